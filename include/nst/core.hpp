@@ -1,0 +1,6 @@
+// nst/core.hpp — the core module: errors, tensors and the parallel loop.
+#pragma once
+
+#include "core/error.hpp"
+#include "core/parallel.hpp"
+#include "core/tensor.hpp"
