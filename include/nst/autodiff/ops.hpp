@@ -1,0 +1,131 @@
+// nst/autodiff/ops.hpp — the differentiable ops: nst's tensor ops recorded on a tape.
+//
+// Each function in nst::ad takes vars, computes its value with the matching op from nst/ops,
+// and records a backward step that calls the op's backward function for each input that
+// requires a gradient. The derivative of every op is stated in nst/ops beside its backward
+// function; here is only the bookkeeping (which input gets which gradient).
+//
+//   nst::tape<float> tp;
+//   auto x = tp.variable(image);                          // [1,3,H,W]
+//   auto w = tp.reference(weight), b = tp.reference(bias);  // frozen: no gradient computed
+//   auto f = nst::ad::relu(nst::ad::conv2d(x, w, b, {1, 1}));
+//   auto loss = nst::ad::mse(nst::ad::gram(f), tp.reference(target_gram));
+//   tp.backward(loss);                                    // x.grad() now holds d loss / d x
+#pragma once
+
+#include <memory>
+#include <utility>
+#include <vector>
+
+#include "../ops.hpp"
+#include "tape.hpp"
+
+namespace nst {
+namespace ad {
+
+// y = conv2d(x, w) + b. Gradients: conv2d_backward_input / _weight / _bias.
+template <class T>
+var<T> conv2d(const var<T>& input, const var<T>& weight, const var<T>& bias, const conv2d_params& p = {}) {
+  tape<T>& t = input.owner();
+  return t.record(nst::conv2d(input.value(), weight.value(), bias.value(), p), {input, weight, bias},
+                  [input, weight, bias, p](const tensor<T>& g, tape<T>& tp) {
+                    if (input.requires_grad())
+                      tp.accumulate(input, conv2d_backward_input(g, weight.value(), input.shape(), p));
+                    if (weight.requires_grad())
+                      tp.accumulate(weight, conv2d_backward_weight(g, input.value(), weight.shape(), p));
+                    if (bias.requires_grad()) tp.accumulate(bias, conv2d_backward_bias(g));
+                  });
+}
+
+// y = max(x, 0). Gradient passes where the output is positive, i.e. where the input is.
+template <class T>
+var<T> relu(const var<T>& x) {
+  return x.owner().record(nst::relu(x.value()), {x}, [x](const tensor<T>& g, tape<T>& tp) {
+    tp.accumulate(x, relu_backward(g, x.value()));
+  });
+}
+
+// Max pooling. The gradient goes to the element that was the maximum of each window.
+template <class T>
+var<T> max_pool2d(const var<T>& x, const pool2d_params& p = {}) {
+  auto pooled = nst::max_pool2d(x.value(), p);
+  auto argmax = std::make_shared<std::vector<std::int32_t>>(std::move(pooled.argmax));
+  return x.owner().record(std::move(pooled.output), {x}, [x, argmax](const tensor<T>& g, tape<T>& tp) {
+    tp.accumulate(x, max_pool2d_backward(g, *argmax, x.shape()));
+  });
+}
+
+// Average pooling. The gradient of each output is shared equally by its window.
+template <class T>
+var<T> avg_pool2d(const var<T>& x, const pool2d_params& p = {}) {
+  return x.owner().record(nst::avg_pool2d(x.value(), p), {x}, [x, p](const tensor<T>& g, tape<T>& tp) {
+    tp.accumulate(x, avg_pool2d_backward(g, x.shape(), p));
+  });
+}
+
+// Gram matrix G = F Fᵀ / (C*H*W) per batch item.
+template <class T>
+var<T> gram(const var<T>& features) {
+  return features.owner().record(nst::gram(features.value()), {features},
+                                 [features](const tensor<T>& g, tape<T>& tp) {
+                                   tp.accumulate(features, gram_backward(g, features.value()));
+                                 });
+}
+
+// mean((a - b)^2), a scalar. d/da = 2(a - b)/n, d/db = -2(a - b)/n.
+template <class T>
+var<T> mse(const var<T>& a, const var<T>& b) {
+  tensor<T> value(shape{});
+  value[0] = nst::mse(a.value(), b.value());
+  return a.owner().record(std::move(value), {a, b}, [a, b](const tensor<T>& g, tape<T>& tp) {
+    if (a.requires_grad()) tp.accumulate(a, mse_backward(a.value(), b.value(), g[0]));
+    if (b.requires_grad()) tp.accumulate(b, mse_backward(b.value(), a.value(), g[0]));
+  });
+}
+
+// Total variation Σ (horizontal and vertical squared neighbour differences), a scalar.
+template <class T>
+var<T> total_variation(const var<T>& x) {
+  tensor<T> value(shape{});
+  value[0] = nst::total_variation(x.value());
+  return x.owner().record(std::move(value), {x}, [x](const tensor<T>& g, tape<T>& tp) {
+    tp.accumulate(x, total_variation_backward(x.value(), g[0]));
+  });
+}
+
+// Σ x, a scalar. d/dx = 1 everywhere.
+template <class T>
+var<T> sum(const var<T>& x) {
+  tensor<T> value(shape{});
+  value[0] = nst::sum(x.value());
+  return x.owner().record(std::move(value), {x}, [x](const tensor<T>& g, tape<T>& tp) {
+    tp.accumulate(x, tensor<T>(x.shape(), g[0]));
+  });
+}
+
+// a + b (same shapes). The gradient flows unchanged to both.
+template <class T>
+var<T> operator+(const var<T>& a, const var<T>& b) {
+  expect_same_shape(a.value(), b.value(), "ad::operator+");
+  tensor<T> value = a.value();
+  value.vector() += b.value().vector();
+  return a.owner().record(std::move(value), {a, b}, [a, b](const tensor<T>& g, tape<T>& tp) {
+    if (a.requires_grad()) tp.accumulate(a, tensor<T>(g));
+    if (b.requires_grad()) tp.accumulate(b, tensor<T>(g));
+  });
+}
+
+// s * x for a constant scalar s. d/dx = s.
+template <class T>
+var<T> operator*(T s, const var<T>& x) {
+  tensor<T> value = x.value();
+  value.vector() *= s;
+  return x.owner().record(std::move(value), {x}, [x, s](const tensor<T>& g, tape<T>& tp) {
+    tensor<T> scaled = g;
+    scaled.vector() *= s;
+    tp.accumulate(x, std::move(scaled));
+  });
+}
+
+}  // namespace ad
+}  // namespace nst

@@ -1,0 +1,156 @@
+// nst/autodiff/tape.hpp — reverse-mode automatic differentiation over tensors.
+//
+// A `tape<T>` records a computation as it runs. Each recorded value is a node; a `var<T>` is a
+// cheap handle to one. Leaves enter the tape as
+//   variable(x)   — a value we want the gradient of (the image being optimised),
+//   constant(x)   — a value owned by the tape with no gradient (a target),
+//   reference(x)  — a value NOT copied, with no gradient (network weights; keep x alive).
+// Differentiable ops (nst/autodiff/ops.hpp) compute their value immediately and record a
+// backward step only when one of their inputs requires a gradient; their backward step computes
+// gradients only for the inputs that require one (frozen weights cost nothing).
+//
+//   nst::tape<double> tp;
+//   auto x = tp.variable(image);
+//   auto loss = nst::ad::sum(nst::ad::relu(x));
+//   tp.backward(loss);                  // d loss / d loss = 1, then the chain rule, newest first
+//   const auto& g = x.grad();           // d loss / d x
+//
+// There is no global state: several tapes can live side by side (one per thread, say). clear()
+// forgets every node so a tape can be reused for the next iteration.
+//
+// The contract every backward step keeps (see record()): it reads the gradient of its own
+// output, `grad_output`, and adds (never assigns) its contribution into each input that
+// requires a gradient, through `accumulate`. Gradients of intermediate nodes are freed as soon
+// as they have been propagated; leaves keep theirs until clear().
+#pragma once
+
+#include <cstddef>
+#include <deque>
+#include <functional>
+#include <utility>
+
+#include "../core/tensor.hpp"
+
+namespace nst {
+
+template <class T>
+class tape;
+
+template <class T>
+class var {
+ public:
+  var() = default;
+  var(tape<T>* owner, std::size_t index) : tape_(owner), index_(index) {}
+
+  const tensor<T>& value() const { return tape_->value(index_); }
+  // d(scalar passed to backward) / d(this); zeros when no gradient reached this node.
+  const tensor<T>& grad() const { return tape_->grad(index_); }
+  bool requires_grad() const { return tape_->requires_grad(index_); }
+  const nst::shape& shape() const { return value().shape(); }
+  tape<T>& owner() const { return *tape_; }
+  std::size_t index() const { return index_; }
+  bool valid() const { return tape_ != nullptr; }
+
+ private:
+  tape<T>* tape_ = nullptr;
+  std::size_t index_ = 0;
+};
+
+template <class T>
+class tape {
+ public:
+  // A backward step: given the gradient of the node's output, accumulate into its inputs.
+  using backward_step = std::function<void(const tensor<T>& grad_output, tape& t)>;
+
+  tape() = default;
+  tape(const tape&) = delete;  // vars point at their tape
+  tape& operator=(const tape&) = delete;
+
+  var<T> variable(tensor<T> value) { return add_owned(std::move(value), true); }
+  var<T> constant(tensor<T> value) { return add_owned(std::move(value), false); }
+  var<T> reference(const tensor<T>& value) {
+    nodes_.emplace_back();
+    nodes_.back().value = &value;
+    return var<T>(this, nodes_.size() - 1);
+  }
+
+  // Records the result of an op. `step` is kept only when some input requires a gradient.
+  template <class Step>
+  var<T> record(tensor<T> value, std::initializer_list<var<T>> inputs, Step&& step) {
+    bool needs_grad = false;
+    for (const var<T>& in : inputs) {
+      NST_CHECK(&in.owner() == this, value_error, 204,
+                "tape: an op mixes variables from different tapes");
+      needs_grad = needs_grad || in.requires_grad();
+    }
+    var<T> out = add_owned(std::move(value), needs_grad);
+    if (needs_grad) nodes_.back().backward = std::forward<Step>(step);
+    return out;
+  }
+
+  // Adds `gradient` into the gradient of `target` (ignored when target needs no gradient).
+  void accumulate(const var<T>& target, tensor<T>&& gradient) {
+    node& n = nodes_[target.index()];
+    if (!n.requires_grad) return;
+    expect_same_shape(gradient, *n.value, "tape::accumulate (gradient vs value)");
+    if (n.grad.empty()) {
+      n.grad = std::move(gradient);
+    } else {
+      n.grad.vector() += gradient.vector();
+    }
+  }
+
+  // Reverse pass from a scalar (one-element) node: seeds d out/d out = 1, then runs the recorded
+  // steps from the newest node back to the oldest.
+  void backward(const var<T>& scalar) {
+    NST_CHECK(&scalar.owner() == this, value_error, 204, "tape::backward: the output is on another tape");
+    const tensor<T>& out = scalar.value();
+    NST_CHECK(out.size() == 1, shape_error, 106, "tape::backward: the output must be a scalar, got shape ",
+              out.shape());
+    for (node& n : nodes_) n.grad = tensor<T>();
+    node& seed = nodes_[scalar.index()];
+    if (!seed.requires_grad) return;  // nothing on the path needs a gradient
+    seed.grad = tensor<T>(out.shape(), T(1));
+    for (std::size_t i = scalar.index() + 1; i-- > 0;) {
+      node& n = nodes_[i];
+      if (!n.backward || n.grad.empty()) continue;
+      tensor<T> grad_output = std::move(n.grad);  // freed after use: only leaves keep gradients
+      n.grad = tensor<T>();
+      n.backward(grad_output, *this);
+    }
+  }
+
+  // Forgets every node (vars handed out before become invalid).
+  void clear() { nodes_.clear(); }
+  std::size_t size() const { return nodes_.size(); }
+
+  const tensor<T>& value(std::size_t i) const { return *nodes_.at(i).value; }
+  bool requires_grad(std::size_t i) const { return nodes_.at(i).requires_grad; }
+  const tensor<T>& grad(std::size_t i) {
+    node& n = nodes_.at(i);
+    if (n.grad.empty()) n.grad = tensor<T>(n.value->shape());
+    return n.grad;
+  }
+
+ private:
+  struct node {
+    tensor<T> owned;                 // the value, unless it is a reference
+    const tensor<T>* value = nullptr;
+    tensor<T> grad;                  // empty until a gradient arrives
+    bool requires_grad = false;
+    backward_step backward;          // empty for leaves and for nodes needing no gradient
+  };
+
+  var<T> add_owned(tensor<T>&& value, bool requires_grad) {
+    nodes_.emplace_back();  // a deque never moves existing nodes, so `value` pointers stay valid
+    node& n = nodes_.back();
+    n.owned = std::move(value);
+    n.value = &n.owned;
+    n.requires_grad = requires_grad;
+    return var<T>(this, nodes_.size() - 1);
+  }
+
+  std::deque<node> nodes_;
+};
+
+}  // namespace nst

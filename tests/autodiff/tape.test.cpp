@@ -1,0 +1,83 @@
+#include <nst/autodiff/tape.hpp>
+
+#include "../support/support.hpp"
+
+namespace {
+using tape_d = nst::tape<double>;
+using var_d = nst::var<double>;
+
+// Elementwise product, recorded by hand: the smallest op that shows the tape's contract.
+var_d times(const var_d& a, const var_d& b) {
+  nst::tensor<double> out = a.value();
+  out.vector().array() *= b.value().vector().array();
+  return a.owner().record(std::move(out), {a, b}, [a, b](const nst::tensor<double>& g, tape_d& tp) {
+    if (a.requires_grad()) {
+      nst::tensor<double> ga = g;
+      ga.vector().array() *= b.value().vector().array();
+      tp.accumulate(a, std::move(ga));
+    }
+    if (b.requires_grad()) {
+      nst::tensor<double> gb = g;
+      gb.vector().array() *= a.value().vector().array();
+      tp.accumulate(b, std::move(gb));
+    }
+  });
+}
+
+var_d total(const var_d& x) {
+  nst::tensor<double> out(nst::shape{});
+  out[0] = x.value().vector().sum();
+  return x.owner().record(std::move(out), {x}, [x](const nst::tensor<double>& g, tape_d& tp) {
+    tp.accumulate(x, nst::tensor<double>(x.shape(), g[0]));
+  });
+}
+}  // namespace
+
+TEST_CASE("tape: gradients accumulate when a value is used twice", "[autodiff][tape]") {
+  tape_d tp;
+  auto x = tp.variable(nst::tensor<double>(nst::shape{3}, std::vector<double>{1, -2, 3}));
+  auto loss = total(times(x, x));  // Σ x², d/dx = 2x
+  tp.backward(loss);
+  CHECK(loss.value()[0] == 14.0);
+  CHECK(x.grad()[0] == 2.0);
+  CHECK(x.grad()[1] == -4.0);
+  CHECK(x.grad()[2] == 6.0);
+}
+
+TEST_CASE("tape: constants and references get no gradient and cost no backward step", "[autodiff][tape]") {
+  tape_d tp;
+  nst::tensor<double> weights(nst::shape{2}, std::vector<double>{3, 4});
+  auto w = tp.reference(weights);
+  auto c = tp.constant(nst::tensor<double>(nst::shape{2}, 1.0));
+  CHECK(&w.value() == &weights);  // not copied
+  auto frozen = times(w, c);
+  CHECK_FALSE(frozen.requires_grad());
+
+  auto x = tp.variable(nst::tensor<double>(nst::shape{2}, std::vector<double>{5, 6}));
+  auto loss = total(times(x, frozen));
+  CHECK(loss.requires_grad());
+  tp.backward(loss);
+  CHECK(x.grad()[0] == 3.0);
+  CHECK(x.grad()[1] == 4.0);
+  CHECK(w.grad()[0] == 0.0);  // zeros: no gradient was computed for it
+}
+
+TEST_CASE("tape: backward needs a scalar from this tape; clear forgets nodes", "[autodiff][tape]") {
+  tape_d tp, other;
+  auto x = tp.variable(nst::tensor<double>({2, 2}, 1.0));
+  CHECK_THROWS_WITH(tp.backward(x), Catch::Contains("must be a scalar") && Catch::Contains("[2,2]"));
+  auto y = other.variable(nst::tensor<double>({2, 2}, 1.0));
+  CHECK_THROWS_WITH(times(x, y), Catch::Contains("different tapes"));
+  CHECK(tp.size() == 1);
+  tp.clear();
+  CHECK(tp.size() == 0);
+}
+
+TEST_CASE("tape: a second backward recomputes gradients from scratch", "[autodiff][tape]") {
+  tape_d tp;
+  auto x = tp.variable(nst::tensor<double>(nst::shape{1}, 2.0));
+  auto loss = total(times(x, x));
+  tp.backward(loss);
+  tp.backward(loss);
+  CHECK(x.grad()[0] == 4.0);
+}
