@@ -103,6 +103,10 @@ var<T> sum(const var<T>& x) {
   });
 }
 
+}  // namespace ad
+
+// The arithmetic operators live in namespace nst, beside var, so that `a + b` finds them.
+
 // a + b (same shapes). The gradient flows unchanged to both.
 template <class T>
 var<T> operator+(const var<T>& a, const var<T>& b) {
@@ -127,5 +131,4 @@ var<T> operator*(T s, const var<T>& x) {
   });
 }
 
-}  // namespace ad
 }  // namespace nst

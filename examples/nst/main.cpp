@@ -1,0 +1,231 @@
+// main.cpp — the `nst` command: style transfer and weight-file tools on top of the nst library.
+//
+//   nst stylize --content photo.jpg --style painting.jpg --output result.png [options]
+//   nst weights inspect FILE
+//   nst weights convert IN OUT.safetensors [--preprocess caffe|torch]
+//
+// Every failure ends the program with one line on stderr, "nst: error: ...", and a non-zero
+// exit status (2 for a wrongly called command, 1 for everything else); the output image is
+// written atomically, so an existing file is either replaced whole or left as it was.
+#include <nst/nst.hpp>
+
+#include <cstdio>
+#include <exception>
+#include <new>
+#include <string>
+#include <vector>
+
+#include "arguments.hpp"
+#include "progress.hpp"
+
+namespace {
+
+using namespace nst_cli;
+
+struct stylize_command {
+  std::string content, output, weights = "weights/vgg19.safetensors", init_image, log_json;
+  std::vector<std::string> styles;
+  std::string preprocess;  // empty = from the weights
+  nst::pooling pool = nst::pooling::max;
+  nst::stylize_options options;
+  int print_every = 50, save_every = 0, threads = 0;
+};
+
+std::vector<option> stylize_options_table(stylize_command& c) {
+  auto& o = c.options;
+  return {
+      {"--content", "FILE", "the photo whose structure is kept (required)", [&](auto v) { c.content = v; }},
+      {"--style", "FILE[,FILE...]", "the painting(s) whose style is taken (required)",
+       [&](auto v) { c.styles = split_list(v); }},
+      {"--output", "FILE", "where to write the result, .png or .jpg (required)", [&](auto v) { c.output = v; }},
+      {"--weights", "FILE", "VGG19 weights, .safetensors or .pth (weights/vgg19.safetensors)",
+       [&](auto v) { c.weights = v; }},
+      {"--preprocess", "caffe|torch", "input preprocessing the weights expect (detected from the file)",
+       [&](auto v) { c.preprocess = choice("--preprocess", v, {"caffe", "torch"}); }},
+      {"--image-size", "N", "longer side of the result in pixels (512)",
+       [&](auto v) { o.image_size = parse_integer("--image-size", v, 16, 16384); }},
+      {"--style-scale", "F", "style images are resized to image-size * F (1)",
+       [&](auto v) { o.style_scale = parse_number("--style-scale", v, 0.01, 16); }},
+      {"--style-blend-weights", "W,...", "relative weight of each style image (equal)",
+       [&](auto v) { o.style_blend_weights = parse_numbers("--style-blend-weights", v, 0, 1e9); }},
+      {"--iterations", "N", "optimizer iterations (1000)",
+       [&](auto v) { o.iterations = static_cast<int>(parse_integer("--iterations", v, 0, 1000000)); }},
+      {"--optimizer", "lbfgs|adam", "the optimizer (lbfgs)",
+       [&](auto v) {
+         o.optimizer = choice("--optimizer", v, {"lbfgs", "adam"}) == "adam" ? nst::optimizer_kind::adam
+                                                                              : nst::optimizer_kind::lbfgs;
+       }},
+      {"--learning-rate", "F", "step size (Adam 10, L-BFGS 1)",
+       [&](auto v) { o.learning_rate = parse_number("--learning-rate", v, 1e-12, 1e6); }},
+      {"--lbfgs-history", "N", "L-BFGS history size (100)",
+       [&](auto v) { o.lbfgs_history = static_cast<int>(parse_integer("--lbfgs-history", v, 1, 1000)); }},
+      {"--line-search", "none|strong-wolfe", "L-BFGS line search (none, as neural-style)",
+       [&](auto v) {
+         o.lbfgs_line_search = choice("--line-search", v, {"none", "strong-wolfe"}) == "none"
+                                   ? nst::line_search::none
+                                   : nst::line_search::strong_wolfe;
+       }},
+      {"--tolerance", "F", "stop when the relative loss change is below F (0 = off)",
+       [&](auto v) { o.relative_tolerance = parse_number("--tolerance", v, 0, 1); }},
+      {"--content-weight", "F", "content loss weight (5)",
+       [&](auto v) { o.content_weight = parse_number("--content-weight", v, 0, 1e12); }},
+      {"--style-weight", "F", "style loss weight (100)",
+       [&](auto v) { o.style_weight = parse_number("--style-weight", v, 0, 1e12); }},
+      {"--tv-weight", "F", "total-variation weight (0.001)",
+       [&](auto v) { o.tv_weight = parse_number("--tv-weight", v, 0, 1e12); }},
+      {"--content-layers", "L,...", "layers for the content loss (relu4_2)",
+       [&](auto v) { o.content_layers = split_list(v); }},
+      {"--style-layers", "L,...", "layers for the style loss (relu1_1,relu2_1,relu3_1,relu4_1,relu5_1)",
+       [&](auto v) { o.style_layers = split_list(v); }},
+      {"--pooling", "max|avg", "pooling layers of VGG19 (max)",
+       [&](auto v) { c.pool = choice("--pooling", v, {"max", "avg"}) == "max" ? nst::pooling::max : nst::pooling::average; }},
+      {"--init", "content|random|image", "starting image (random)",
+       [&](auto v) {
+         const std::string i = choice("--init", v, {"content", "random", "image"});
+         o.init = i == "content" ? nst::init_method::content : i == "random" ? nst::init_method::random : nst::init_method::image;
+       }},
+      {"--init-image", "FILE", "the starting image for --init image", [&](auto v) { c.init_image = v; }},
+      {"--seed", "N", "seed of the random init (0)",
+       [&](auto v) { o.seed = static_cast<std::uint64_t>(parse_integer("--seed", v, 0, 1LL << 62)); }},
+      {"--original-colors", "", "keep the content's colours", [&](auto) { o.original_colors = true; }},
+      {"--print-every", "N", "progress line every N iterations when not on a terminal, 0 = quiet (50)",
+       [&](auto v) { c.print_every = static_cast<int>(parse_integer("--print-every", v, 0, 1000000)); }},
+      {"--save-every", "N", "also save OUTPUT_<iteration> every N iterations (0 = off)",
+       [&](auto v) { c.save_every = static_cast<int>(parse_integer("--save-every", v, 0, 1000000)); }},
+      {"--log-json", "FILE", "one JSON object per iteration", [&](auto v) { c.log_json = v; }},
+      {"--threads", "N", "threads to use (all cores)",
+       [&](auto v) { c.threads = static_cast<int>(parse_integer("--threads", v, 1, 1024)); }},
+  };
+}
+
+// "out.png", 100 -> "out_100.png"
+std::string numbered(const std::string& path, int iteration) {
+  const std::size_t dot = path.find_last_of('.');
+  const std::size_t slash = path.find_last_of('/');
+  const bool has_ext = dot != std::string::npos && (slash == std::string::npos || dot > slash);
+  const std::string stem = has_ext ? path.substr(0, dot) : path, ext = has_ext ? path.substr(dot) : "";
+  return stem + "_" + std::to_string(iteration) + ext;
+}
+
+int run_stylize(const std::vector<std::string>& args) {
+  stylize_command c;
+  const auto table = stylize_options_table(c);
+  for (const std::string& a : args)
+    if (a == "--help" || a == "-h") {
+      std::printf("usage: nst stylize --content FILE --style FILE[,FILE...] --output FILE [options]\n\n%s",
+                  help_text(table).c_str());
+      return 0;
+    }
+  parse(table, args, 2);
+  if (c.content.empty()) throw usage_error("--content FILE is required");
+  if (c.styles.empty()) throw usage_error("--style FILE is required");
+  if (c.output.empty()) throw usage_error("--output FILE is required");
+  if (c.options.init == nst::init_method::image && c.init_image.empty())
+    throw usage_error("--init image needs --init-image FILE");
+  if (!c.options.style_blend_weights.empty() && c.options.style_blend_weights.size() != c.styles.size())
+    throw usage_error("--style-blend-weights has " + std::to_string(c.options.style_blend_weights.size()) +
+                      " values for " + std::to_string(c.styles.size()) + " style images");
+  if (c.threads > 0) nst::set_num_threads(c.threads);
+
+  // Read every input before the long work starts, so a bad file fails in the first second.
+  const auto content = nst::load_image<float>(c.content);
+  std::vector<nst::tensor<float>> styles;
+  for (const std::string& s : c.styles) styles.push_back(nst::load_image<float>(s));
+  nst::tensor<float> init;
+  if (c.options.init == nst::init_method::image) init = nst::load_image<float>(c.init_image);
+  nst::vgg19_options net_options;
+  net_options.pool = c.pool;
+  if (!c.preprocess.empty()) net_options.input = nst::parse_preprocessing(c.preprocess);
+  const auto net = nst::vgg19<float>::from_file(c.weights, net_options);
+
+  std::fprintf(stderr, "nst: %s, preprocessing %s; %d iterations of %s at %lld px on %d thread(s)\n", c.weights.c_str(),
+               nst::to_string(net.input_preprocessing()), c.options.iterations,
+               c.options.optimizer == nst::optimizer_kind::adam ? "Adam" : "L-BFGS",
+               static_cast<long long>(c.options.image_size), nst::num_threads());
+
+  progress_printer printer(c.print_every, c.log_json);
+  const auto result = nst::stylize(net, content, styles, c.options, [&](const nst::stylize_progress<float>& p) {
+    printer(p);
+    if (c.save_every > 0 && p.iteration % c.save_every == 0 && p.iteration < p.iterations)
+      nst::save_image(numbered(c.output, p.iteration), p.image());
+  }, init);
+  printer.finish();
+  nst::save_image(c.output, result);
+  std::fprintf(stderr, "nst: wrote %s (%lldx%lld)\n", c.output.c_str(), static_cast<long long>(result.dim(3)),
+               static_cast<long long>(result.dim(2)));
+  return 0;
+}
+
+int run_weights(const std::vector<std::string>& args) {
+  const std::string usage =
+      "usage: nst weights inspect FILE\n"
+      "       nst weights convert IN OUT.safetensors [--preprocess caffe|torch]\n";
+  if (args.size() < 3 || args[2] == "--help" || args[2] == "-h") {
+    std::printf("%s", usage.c_str());
+    return args.size() < 3 ? 2 : 0;
+  }
+  if (args[2] == "inspect") {
+    if (args.size() != 4) throw usage_error("weights inspect takes one FILE");
+    std::printf("%s", nst::describe_weights_file(args[3]).c_str());
+    return 0;
+  }
+  if (args[2] == "convert") {
+    if (args.size() != 5 && args.size() != 7) throw usage_error("weights convert takes IN OUT.safetensors [--preprocess caffe|torch]");
+    std::string preprocess;
+    if (args.size() == 7) {
+      if (args[5] != "--preprocess") throw usage_error("unknown option '" + args[5] + "'");
+      preprocess = choice("--preprocess", args[6], {"caffe", "torch"});
+    }
+    nst::vgg19_options options;
+    if (!preprocess.empty()) options.input = nst::parse_preprocessing(preprocess);
+    const auto net = nst::vgg19<float>::from_file(args[3], options);
+    net.save_safetensors(args[4]);
+    std::printf("wrote %s: %zu tensors, preprocessing %s\n", args[4].c_str(), net.available_layers().size(),
+                nst::to_string(net.input_preprocessing()));
+    return 0;
+  }
+  throw usage_error("unknown weights command '" + args[2] + "' (inspect, convert)");
+}
+
+const char* main_usage =
+    "nst — neural style transfer on the CPU\n\n"
+    "usage: nst stylize --content FILE --style FILE[,FILE...] --output FILE [options]\n"
+    "       nst weights inspect FILE\n"
+    "       nst weights convert IN OUT.safetensors [--preprocess caffe|torch]\n"
+    "       nst --version\n\n"
+    "'nst stylize --help' lists the options.\n";
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const std::vector<std::string> args(argv, argv + argc);
+  try {
+    if (args.size() < 2) {
+      std::fprintf(stderr, "%s", main_usage);
+      return 2;
+    }
+    if (args[1] == "--help" || args[1] == "-h") {
+      std::printf("%s", main_usage);
+      return 0;
+    }
+    if (args[1] == "--version") {
+      std::printf("nst %s\n", NST_VERSION_STRING);
+      return 0;
+    }
+    if (args[1] == "stylize") return run_stylize(args);
+    if (args[1] == "weights") return run_weights(args);
+    throw usage_error("unknown command '" + args[1] + "' (stylize, weights; see --help)");
+  } catch (const usage_error& e) {
+    std::fprintf(stderr, "nst: error: %s\n", e.what());
+    return 2;
+  } catch (const nst::error& e) {
+    std::fprintf(stderr, "nst: error: %s\n", e.what());
+    return 1;
+  } catch (const std::bad_alloc&) {
+    std::fprintf(stderr, "nst: error: out of memory (try a smaller --image-size)\n");
+    return 1;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "nst: error: %s\n", e.what());
+    return 1;
+  }
+}

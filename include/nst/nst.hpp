@@ -1,0 +1,19 @@
+// nst/nst.hpp — everything in nst, in data-flow order:
+//   image/weight io -> tensor -> ops -> autodiff tape -> vgg19 -> losses -> optimizers -> driver.
+// Image files need Debian's libstb (NST_HAVE_STB, set by the nst CMake target when found);
+// without it the rest of the library works on tensors alone.
+#pragma once
+
+#include "version.hpp"
+
+#include "core.hpp"
+#include "io/weights.hpp"
+#if defined(NST_HAVE_STB)
+#include "io/image.hpp"
+#endif
+#include "ops.hpp"
+#include "autodiff.hpp"
+#include "nn.hpp"
+#include "loss.hpp"
+#include "optim.hpp"
+#include "style.hpp"

@@ -1,0 +1,18 @@
+// A program outside nst that uses it like a user would: include the umbrella header, run a
+// convolution and a gradient, print a check value. Shared by both consumer projects.
+#include <nst/nst.hpp>
+
+#include <cstdio>
+
+int main() {
+  nst::tape<double> tp;
+  auto x = tp.variable(nst::tensor<double>({1, 1, 4, 4}, 1.0));
+  auto w = tp.constant(nst::tensor<double>({2, 1, 3, 3}, 0.5));
+  auto b = tp.constant(nst::tensor<double>({2}, 0.0));
+  auto y = nst::ad::sum(nst::ad::relu(nst::ad::conv2d(x, w, b, {1, 1})));
+  tp.backward(y);
+  // Σ over a 4x4 'same' convolution of ones with a 3x3 kernel of 0.5, two channels:
+  // each output is 0.5 * (number of in-bounds taps); Σ taps = 4*4 + 4*6 + 4*9 = 76 -> 2 * 38.
+  std::printf("nst %s: loss %.1f, grad[0] %.1f\n", NST_VERSION_STRING, y.value()[0], x.grad()[0]);
+  return (y.value()[0] == 76.0 && x.grad()[0] == 4.0) ? 0 : 1;
+}
