@@ -1,0 +1,187 @@
+// nst/ops/pool2d.hpp — 2-D max and average pooling and their gradients, as PyTorch computes them.
+//
+// Square windows of `kernel` pixels moved by `stride`, `padding` on every side, output size
+// (H + 2*padding - kernel) / stride + 1 rounded down (PyTorch's floor mode). Padding never wins a
+// max (it is -infinity) and counts as zeros in an average (count_include_pad = true, so every
+// average divides by kernel*kernel). As in PyTorch, padding may be at most kernel / 2.
+//
+//   auto pooled = nst::max_pool2d(x, {2, 2});               // [N,C,H/2,W/2] and, per output, the
+//   auto dx = nst::max_pool2d_backward(dy, pooled.argmax, x.shape());   // winner's index h*W + w
+//   auto avg = nst::avg_pool2d(x, {3, 1, 1});               // 3x3 box filter, same size
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <vector>
+
+#include "../core/error.hpp"
+#include "../core/parallel.hpp"
+#include "../core/tensor.hpp"
+
+namespace nst {
+
+struct pool2d_params {
+  index_t kernel = 2;
+  index_t stride = 2;
+  index_t padding = 0;
+};
+
+template <class T>
+struct max_pool2d_result {
+  tensor<T> output;
+  std::vector<std::int32_t> argmax;  // per output element: h*W + w of its maximum inside the input plane
+};
+
+namespace detail {
+
+inline shape pool2d_output_shape(const shape& input, const pool2d_params& p, const char* function) {
+  NST_CHECK(p.kernel >= 1, value_error, 252, function, ": kernel must be at least 1, got ", p.kernel);
+  NST_CHECK(p.stride >= 1, value_error, 253, function, ": stride must be at least 1, got ", p.stride);
+  NST_CHECK(p.padding >= 0 && 2 * p.padding <= p.kernel, value_error, 254, function, ": padding ", p.padding,
+            " must be between 0 and half the kernel (", p.kernel, ")");
+  NST_CHECK(input.rank() == 4, shape_error, 120, function, ": input must be [N,C,H,W], got ", input);
+  NST_CHECK(input.numel() > 0, shape_error, 121, function, ": input ", input, " is empty");
+  const index_t padded_h = input[2] + 2 * p.padding, padded_w = input[3] + 2 * p.padding;
+  NST_CHECK(p.kernel <= padded_h && p.kernel <= padded_w, shape_error, 122, function, ": kernel ", p.kernel,
+            " is larger than the padded input ", padded_h, "x", padded_w, " (input ", input, ", padding ",
+            p.padding, ")");
+  return {input[0], input[1], (padded_h - p.kernel) / p.stride + 1, (padded_w - p.kernel) / p.stride + 1};
+}
+
+// The rows (or columns) [first, last) of the input that window `i` covers, padding left out.
+struct window_span {
+  index_t first, last;
+};
+inline window_span pool_window(index_t i, index_t size, const pool2d_params& p) {
+  const index_t start = i * p.stride - p.padding;
+  return {std::max<index_t>(start, 0), std::min(start + p.kernel, size)};
+}
+
+}  // namespace detail
+
+// The output shape of pooling `input` with `p`; raises shape_error / value_error when they do not fit.
+inline shape pool2d_output_shape(const shape& input, const pool2d_params& p) {
+  return detail::pool2d_output_shape(input, p, "pool2d");
+}
+
+template <class T>
+max_pool2d_result<T> max_pool2d(const tensor<T>& input, const pool2d_params& p = {}) {
+  const shape out_shape = detail::pool2d_output_shape(input.shape(), p, "max_pool2d");
+  const index_t height = input.dim(2), width = input.dim(3), out_h = out_shape[2], out_w = out_shape[3];
+  NST_CHECK(height * width <= std::numeric_limits<std::int32_t>::max(), shape_error, 125,
+            "max_pool2d: input planes of ", height, "x", width, " are too large for 32-bit argmax indices");
+  max_pool2d_result<T> result{tensor<T>(out_shape), std::vector<std::int32_t>(static_cast<std::size_t>(out_shape.numel()))};
+  parallel_for(0, out_shape[0] * out_shape[1], [&](index_t first, index_t last) {
+    for (index_t plane = first; plane < last; ++plane) {
+      const T* in = input.data() + plane * height * width;
+      T* out = result.output.data() + plane * out_h * out_w;
+      std::int32_t* arg = result.argmax.data() + plane * out_h * out_w;
+      for (index_t y = 0; y < out_h; ++y) {
+        const detail::window_span rows = detail::pool_window(y, height, p);
+        for (index_t x = 0; x < out_w; ++x) {
+          const detail::window_span cols = detail::pool_window(x, width, p);
+          // PyTorch's rule: the first strictly larger value wins, a NaN always wins.
+          T best = -std::numeric_limits<T>::infinity();
+          index_t best_index = rows.first * width + cols.first;
+          for (index_t h = rows.first; h < rows.last; ++h)
+            for (index_t w = cols.first; w < cols.last; ++w) {
+              const T v = in[h * width + w];
+              if (v > best || std::isnan(v)) {
+                best = v;
+                best_index = h * width + w;
+              }
+            }
+          out[y * out_w + x] = best;
+          arg[y * out_w + x] = static_cast<std::int32_t>(best_index);
+        }
+      }
+    }
+  });
+  return result;
+}
+
+// d in[n,c,k] = Σ of dout[n,c,y,x] over the outputs whose argmax is k (max is piecewise the identity
+// on the winning element; overlapping windows that share a winner add up).
+template <class T>
+tensor<T> max_pool2d_backward(const tensor<T>& grad_output, const std::vector<std::int32_t>& argmax,
+                              const shape& input_shape) {
+  NST_CHECK(input_shape.rank() == 4 && input_shape.numel() > 0, shape_error, 120,
+            "max_pool2d_backward: input shape must be a non-empty [N,C,H,W], got ", input_shape);
+  NST_CHECK(grad_output.rank() == 4 && grad_output.dim(0) == input_shape[0] && grad_output.dim(1) == input_shape[1],
+            shape_error, 123, "max_pool2d_backward: grad_output ", grad_output.shape(),
+            " does not pool the input ", input_shape, " (N and C must match)");
+  NST_CHECK(static_cast<index_t>(argmax.size()) == grad_output.size(), shape_error, 124,
+            "max_pool2d_backward: ", argmax.size(), " argmax indices for grad_output ", grad_output.shape(), " (",
+            grad_output.size(), " elements)");
+  const index_t plane_size = input_shape[2] * input_shape[3];
+  for (std::int32_t a : argmax)
+    NST_CHECK(a >= 0 && a < plane_size, value_error, 255, "max_pool2d_backward: argmax index ", a,
+              " lies outside the ", input_shape[2], "x", input_shape[3], " input plane");
+  const index_t out_plane = grad_output.dim(2) * grad_output.dim(3);
+  tensor<T> grad_input(input_shape);
+  parallel_for(0, input_shape[0] * input_shape[1], [&](index_t first, index_t last) {
+    for (index_t plane = first; plane < last; ++plane) {
+      T* dx = grad_input.data() + plane * plane_size;
+      for (index_t i = plane * out_plane; i < (plane + 1) * out_plane; ++i)
+        dx[argmax[static_cast<std::size_t>(i)]] += grad_output[i];
+    }
+  });
+  return grad_input;
+}
+
+template <class T>
+tensor<T> avg_pool2d(const tensor<T>& input, const pool2d_params& p = {}) {
+  const shape out_shape = detail::pool2d_output_shape(input.shape(), p, "avg_pool2d");
+  const index_t height = input.dim(2), width = input.dim(3), out_h = out_shape[2], out_w = out_shape[3];
+  // Floor mode keeps every window inside the padded input, so each divides by kernel².
+  const double inv_area = 1.0 / static_cast<double>(p.kernel * p.kernel);
+  tensor<T> output(out_shape);
+  parallel_for(0, out_shape[0] * out_shape[1], [&](index_t first, index_t last) {
+    for (index_t plane = first; plane < last; ++plane) {
+      const T* in = input.data() + plane * height * width;
+      T* out = output.data() + plane * out_h * out_w;
+      for (index_t y = 0; y < out_h; ++y) {
+        const detail::window_span rows = detail::pool_window(y, height, p);
+        for (index_t x = 0; x < out_w; ++x) {
+          const detail::window_span cols = detail::pool_window(x, width, p);
+          double sum = 0;
+          for (index_t h = rows.first; h < rows.last; ++h)
+            for (index_t w = cols.first; w < cols.last; ++w) sum += static_cast<double>(in[h * width + w]);
+          out[y * out_w + x] = static_cast<T>(sum * inv_area);
+        }
+      }
+    }
+  });
+  return output;
+}
+
+// d in[n,c,h,w] = Σ over the windows containing (h,w) of dout[n,c,y,x] / kernel².
+template <class T>
+tensor<T> avg_pool2d_backward(const tensor<T>& grad_output, const shape& input_shape, const pool2d_params& p = {}) {
+  const shape out_shape = detail::pool2d_output_shape(input_shape, p, "avg_pool2d_backward");
+  NST_CHECK(grad_output.shape() == out_shape, shape_error, 123, "avg_pool2d_backward: grad_output ",
+            grad_output.shape(), " does not match the pooled shape ", out_shape, " of input ", input_shape);
+  const index_t height = input_shape[2], width = input_shape[3], out_h = out_shape[2], out_w = out_shape[3];
+  const T inv_area = static_cast<T>(1.0 / static_cast<double>(p.kernel * p.kernel));
+  tensor<T> grad_input(input_shape);
+  parallel_for(0, out_shape[0] * out_shape[1], [&](index_t first, index_t last) {
+    for (index_t plane = first; plane < last; ++plane) {
+      const T* dy = grad_output.data() + plane * out_h * out_w;
+      T* dx = grad_input.data() + plane * height * width;
+      for (index_t y = 0; y < out_h; ++y) {
+        const detail::window_span rows = detail::pool_window(y, height, p);
+        for (index_t x = 0; x < out_w; ++x) {
+          const detail::window_span cols = detail::pool_window(x, width, p);
+          const T share = dy[y * out_w + x] * inv_area;
+          for (index_t h = rows.first; h < rows.last; ++h)
+            for (index_t w = cols.first; w < cols.last; ++w) dx[h * width + w] += share;
+        }
+      }
+    }
+  });
+  return grad_input;
+}
+
+}  // namespace nst
