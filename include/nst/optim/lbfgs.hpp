@@ -1,0 +1,202 @@
+// nst/optim/lbfgs.hpp — the L-BFGS policy, step for step as torch.optim.LBFGS (PyTorch 1.13).
+//
+// L-BFGS approximates Newton's method: it remembers the last `history` pairs
+//   s_i = x_{i+1} - x_i,   y_i = g_{i+1} - g_i
+// and turns the gradient g into a search direction d ~= -H^-1 g with the two-loop recursion
+// (Nocedal & Wright, Algorithm 7.4), where the initial inverse Hessian is gamma I with
+// gamma = s·y / y·y of the newest pair. A pair is kept only when its curvature s·y exceeds 1e-10,
+// so the approximation stays positive definite.
+//
+// The step along d is
+//   line_search::none          t = learning_rate (the first iteration of a run:
+//                              t = min(1, 1 / |g|_1) learning_rate); neural-style's default
+//   line_search::strong_wolfe  torch's strong-Wolfe search from that same t
+//                              (see detail/strong_wolfe.hpp)
+// An iteration ends early, as in torch, when the slope g·d > -tolerance_change (x is not
+// moved); after a move the run stops when max|g| <= tolerance_grad, max|t d| <= tolerance_change
+// or |f_k - f_{k-1}| < tolerance_change. Negative tolerances switch these tests off.
+//
+// One difference from torch: torch does not evaluate the point reached by the last fixed step
+// of a step() call; minimize() always does, so that it can report the final loss. The iterates
+// are the same; the evaluation count of such a run is one higher.
+//
+//   nst::lbfgs policy;
+//   policy.search = nst::line_search::strong_wolfe;
+//   nst::stop_criteria stop;
+//   stop.max_iterations = 1000;
+//   auto result = nst::minimize(loss, image, policy, stop);
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+#include <utility>
+#include <vector>
+
+#include "../core/tensor.hpp"
+#include "detail/strong_wolfe.hpp"
+#include "policy.hpp"
+
+namespace nst {
+
+enum class line_search { none, strong_wolfe };
+
+// Buffers L-BFGS reuses from one iteration to the next; not part of what a checkpoint saves.
+template <class T>
+struct lbfgs_workspace {
+  tensor<T> candidate_step;              // s of the pair being considered for the history
+  tensor<T> candidate_gradient_change;   // y of that pair
+  std::vector<double> alphas;            // the two-loop recursion's alpha_i, one per pair
+  detail::line_search_workspace<T> line_search;
+};
+
+// Everything L-BFGS carries from one iteration (and one minimize() call) to the next.
+template <class T>
+struct lbfgs_state {
+  int iterations = 0;                        // direction updates so far, over all calls (torch: n_iter)
+  double step_length = 0;                    // t of the last iteration
+  double hessian_scale = 1;                  // gamma (torch: H_diag)
+  tensor<T> direction;                       // d of the last iteration
+  tensor<T> previous_gradient;               // g where the last iteration started
+  std::vector<tensor<T>> steps;              // s_i, oldest first, at most `history`
+  std::vector<tensor<T>> gradient_changes;   // y_i, paired with steps
+  std::vector<double> inverse_curvatures;    // rho_i = 1 / (y_i·s_i)
+  lbfgs_workspace<T> workspace;
+};
+
+struct lbfgs {
+  int history = 100;
+  double learning_rate = 1;
+  line_search search = line_search::none;
+  double tolerance_grad = 1e-7;
+  double tolerance_change = 1e-9;
+
+  template <class T>
+  using state_type = lbfgs_state<T>;
+
+  // Pairs whose curvature y·s is at most this are not remembered (torch's threshold).
+  static constexpr double min_curvature = 1e-10;
+
+  template <class T>
+  step_result begin(lbfgs_state<T>& state, const tensor<T>& x, const evaluation<T>& at_x) const {
+    NST_CHECK(history >= 1, value_error, 225, "lbfgs: history must be at least 1, got ", history);
+    NST_CHECK(learning_rate > 0 && std::isfinite(learning_rate), value_error, 225,
+              "lbfgs: learning_rate must be finite and positive, got ", learning_rate);
+    NST_CHECK(!std::isnan(tolerance_grad) && !std::isnan(tolerance_change), value_error, 225,
+              "lbfgs: tolerance_grad and tolerance_change must not be NaN");
+    if (state.iterations == 0) {
+      state.direction = tensor<T>(x.shape());
+      state.previous_gradient = tensor<T>(x.shape());
+    }
+    NST_CHECK(state.direction.shape() == x.shape() && state.previous_gradient.shape() == x.shape(), value_error, 226,
+              "lbfgs: the state to resume from has direction ", state.direction.shape(), " but x has shape ",
+              x.shape());
+    NST_CHECK(state.steps.size() <= static_cast<std::size_t>(history), value_error, 226,
+              "lbfgs: the state to resume from remembers ", state.steps.size(), " pairs, more than history ", history);
+
+    // Buffers sized once here, so iterations allocate only while the history fills.
+    state.steps.reserve(static_cast<std::size_t>(history));
+    state.gradient_changes.reserve(static_cast<std::size_t>(history));
+    state.inverse_curvatures.reserve(static_cast<std::size_t>(history));
+    auto& work = state.workspace;
+    work.alphas.resize(static_cast<std::size_t>(history));
+    work.candidate_step.resize(x.shape());
+    work.candidate_gradient_change.resize(x.shape());
+    if (search == line_search::strong_wolfe) work.line_search.reserve(x.shape());
+
+    if (gradient_small(at_x.gradient)) return {false, "gradient_tolerance"};
+    return {};
+  }
+
+  template <class T, class Evaluate>
+  step_result step(lbfgs_state<T>& state, tensor<T>& x, evaluation<T>& at_x, Evaluate& evaluate) const {
+    ++state.iterations;
+    if (state.iterations == 1) {
+      state.direction.vector() = -at_x.gradient.vector();
+      state.steps.clear();
+      state.gradient_changes.clear();
+      state.inverse_curvatures.clear();
+      state.hessian_scale = 1;
+    } else {
+      remember_last_step(state, at_x.gradient);
+      two_loop_direction(state, at_x.gradient);
+    }
+    state.previous_gradient.vector() = at_x.gradient.vector();
+    const double previous_loss = at_x.loss;
+
+    const auto d = state.direction.vector();
+    double t = learning_rate;
+    if (state.iterations == 1)
+      t = std::min(1.0, 1.0 / static_cast<double>(at_x.gradient.vector().cwiseAbs().sum())) * learning_rate;
+    state.step_length = t;
+    const double slope = static_cast<double>(at_x.gradient.vector().dot(d));
+    if (slope > -tolerance_change) return {false, "directional_derivative"};
+
+    if (search == line_search::strong_wolfe)
+      t = detail::strong_wolfe(evaluate, x, state.direction, t, at_x, slope, state.workspace.line_search).step;
+    x.vector() += static_cast<T>(t) * d;
+    if (search == line_search::none) at_x.loss = evaluate(x, at_x.gradient);
+    state.step_length = t;
+
+    if (gradient_small(at_x.gradient)) return {true, "gradient_tolerance"};
+    if (static_cast<double>(d.cwiseAbs().maxCoeff()) * std::abs(t) <= tolerance_change) return {true, "step_tolerance"};
+    if (std::abs(at_x.loss - previous_loss) < tolerance_change) return {true, "loss_change_tolerance"};
+    return {};
+  }
+
+ private:
+  template <class T>
+  bool gradient_small(const tensor<T>& gradient) const {
+    return static_cast<double>(gradient.vector().cwiseAbs().maxCoeff()) <= tolerance_grad;
+  }
+
+  // Adds the pair (s, y) of the last iteration to the history if its curvature is positive,
+  // dropping the oldest pair when the history is full.
+  template <class T>
+  void remember_last_step(lbfgs_state<T>& state, const tensor<T>& gradient) const {
+    auto& work = state.workspace;
+    auto s = work.candidate_step.vector();
+    auto y = work.candidate_gradient_change.vector();
+    y = gradient.vector() - state.previous_gradient.vector();
+    s = state.direction.vector() * static_cast<T>(state.step_length);
+    const double ys = static_cast<double>(y.dot(s));
+    if (ys <= min_curvature) return;
+    if (state.steps.size() == static_cast<std::size_t>(history)) {
+      // Full: the oldest pair's buffers become the next candidate's, nothing is allocated.
+      std::rotate(state.steps.begin(), state.steps.begin() + 1, state.steps.end());
+      std::rotate(state.gradient_changes.begin(), state.gradient_changes.begin() + 1, state.gradient_changes.end());
+      std::swap(state.steps.back(), work.candidate_step);
+      std::swap(state.gradient_changes.back(), work.candidate_gradient_change);
+      state.inverse_curvatures.erase(state.inverse_curvatures.begin());
+    } else {
+      state.steps.push_back(std::move(work.candidate_step));
+      state.gradient_changes.push_back(std::move(work.candidate_gradient_change));
+      work.candidate_step = tensor<T>(gradient.shape());
+      work.candidate_gradient_change = tensor<T>(gradient.shape());
+    }
+    state.inverse_curvatures.push_back(1.0 / ys);
+    const auto& newest_y = state.gradient_changes.back();
+    state.hessian_scale = ys / static_cast<double>(newest_y.vector().dot(newest_y.vector()));
+  }
+
+  // d = -H g by the two-loop recursion over the remembered pairs:
+  //   q = -g;  for i newest..oldest: alpha_i = rho_i s_i·q,  q -= alpha_i y_i
+  //   d = gamma q;  for i oldest..newest: beta_i = rho_i y_i·d,  d += (alpha_i - beta_i) s_i
+  template <class T>
+  void two_loop_direction(lbfgs_state<T>& state, const tensor<T>& gradient) const {
+    auto d = state.direction.vector();
+    auto& alphas = state.workspace.alphas;
+    const std::size_t pairs = state.steps.size();
+    d = -gradient.vector();
+    for (std::size_t i = pairs; i-- > 0;) {
+      alphas[i] = static_cast<double>(state.steps[i].vector().dot(d)) * state.inverse_curvatures[i];
+      d -= static_cast<T>(alphas[i]) * state.gradient_changes[i].vector();
+    }
+    d *= static_cast<T>(state.hessian_scale);
+    for (std::size_t i = 0; i < pairs; ++i) {
+      const double beta = static_cast<double>(state.gradient_changes[i].vector().dot(d)) * state.inverse_curvatures[i];
+      d += static_cast<T>(alphas[i] - beta) * state.steps[i].vector();
+    }
+  }
+};
+
+}  // namespace nst
