@@ -11,12 +11,12 @@
 //   auto dw = nst::conv2d_backward_weight(dy, x, w.shape(), {1, 1});
 //   auto db = nst::conv2d_backward_bias(dy);
 //
-// How it is fast: every function is one matrix product per tile of pixels. The tile's patches
-// are gathered into a cache-sized column buffer (detail/im2col.hpp) and multiplied by the weight
-// seen as an O x (C*KH*KW) matrix with Eigen's GEMM; tiles run in parallel and the bias is added
-// while the tile is in cache. The input gradient is the transposed convolution, gathered the same
-// way from the output gradient (no scatter, so tiles never collide). The *_reference functions
-// are the definitions as plain loops with double sums, slow, for tests.
+// How it is fast: every function is one matrix product per tile of output pixels. The tile's
+// patches are gathered into a cache-sized column buffer (detail/im2col.hpp) and multiplied with
+// the weight seen as an O x (C*KH*KW) matrix by Eigen's GEMM; tiles run in parallel and the bias
+// is added while the tile is in cache. The input gradient multiplies by the transposed weight and
+// adds the columns back onto the input (col2im). The *_reference functions are the definitions
+// as plain loops with double sums: slow, for tests.
 #pragma once
 
 #include <algorithm>
@@ -71,6 +71,11 @@ struct conv_geometry {
   index_t out_pixels() const { return out_height * out_width; }
   index_t kernel_taps() const { return kernel_height * kernel_width; }
   index_t patch_size() const { return in_channels * kernel_taps(); }  // one column of im2col
+  patch_layout patches() const {
+    return {in_channels, in_height, in_width, out_width, stride,
+            tap_runs(kernel_height, in_height, out_height, stride, padding),
+            tap_runs(kernel_width, in_width, out_width, stride, padding)};
+  }
 
  private:
   conv_geometry(const shape& input, const shape& weight, const conv2d_params& p, const shape& output)
@@ -94,35 +99,40 @@ void check_conv_grad_output(const tensor<T>& grad_output, const conv_geometry& g
             g.kernel_width, "], stride ", g.stride, ", padding ", g.padding, ")");
 }
 
-// How the `pixels` target pixels of each of `batch` items are cut into tiles whose im2col buffer
-// (patch_rows x tile) holds about 64K values: inside L2, and at least 64 pixels wide so the matrix
-// product keeps its speed. Tiles of all items are the parallel tasks.
-struct pixel_tiling {
-  index_t pixels, tile, tiles_per_item, tasks, groups, patch_rows;
+// Pixels per im2col tile: the column buffer (patch_rows x tile) holds about 64K values, inside
+// L2, and is at least 64 pixels wide so that the matrix product keeps its speed.
+inline index_t tile_pixels(index_t patch_rows, index_t pixels) {
+  constexpr index_t buffer_values = index_t(1) << 16, min_tile = 64;
+  return std::min(pixels, std::max(min_tile, buffer_values / patch_rows));
+}
 
-  pixel_tiling(index_t batch, index_t target_pixels, index_t rows) : pixels(target_pixels), patch_rows(rows) {
-    constexpr index_t buffer_values = index_t(1) << 16, min_tile = 64;
-    tile = std::min(pixels, std::max(min_tile, buffer_values / patch_rows));
-    tiles_per_item = (pixels + tile - 1) / tile;
-    tasks = batch * tiles_per_item;
-    groups = group_count(tasks);
-  }
+// One column buffer per parallel group, allocated before the parallel region.
+template <class T>
+std::vector<typename tensor<T>::storage_type> column_buffers(index_t groups, index_t patch_rows, index_t tile) {
+  return std::vector<typename tensor<T>::storage_type>(
+      static_cast<std::size_t>(groups), typename tensor<T>::storage_type(static_cast<std::size_t>(patch_rows * tile)));
+}
 
-  // Calls body(group, n, first, last, buffer) for each tile [first, last) of item n, the groups
-  // in parallel; `buffer` (patch_rows x tile values) belongs to the group.
-  template <class T, class Body>
-  void for_each_tile(Body&& body) const {
-    std::vector<typename tensor<T>::storage_type> buffers(static_cast<std::size_t>(groups),
-                                                          typename tensor<T>::storage_type(
-                                                              static_cast<std::size_t>(patch_rows * tile)));
-    for_each_group(tasks, groups, [&](index_t g, index_t first_task, index_t last_task) {
-      for (index_t t = first_task; t < last_task; ++t) {
-        const index_t n = t / tiles_per_item, first = (t % tiles_per_item) * tile;
-        body(g, n, first, std::min(pixels, first + tile), buffers[static_cast<std::size_t>(g)].data());
-      }
-    });
-  }
-};
+// Calls body(group, n, first, last, buffer) for every tile [first, last) of the output pixels of
+// every batch item n, the tiles in parallel, `groups` of them (see tiled_groups) each with its
+// own column buffer.
+template <class T, class Body>
+void for_each_output_tile(const conv_geometry& g, index_t groups, Body&& body) {
+  const index_t tile = tile_pixels(g.patch_size(), g.out_pixels());
+  const index_t tiles_per_item = ceil_div(g.out_pixels(), tile);
+  auto buffers = column_buffers<T>(groups, g.patch_size(), tile);
+  for_each_group(g.batch * tiles_per_item, groups, [&](index_t group, index_t first_task, index_t last_task) {
+    for (index_t t = first_task; t < last_task; ++t) {
+      const index_t n = t / tiles_per_item, first = (t % tiles_per_item) * tile;
+      body(group, n, first, std::min(g.out_pixels(), first + tile), buffers[static_cast<std::size_t>(group)].data());
+    }
+  });
+}
+
+// The number of groups for_each_output_tile will use.
+inline index_t tiled_groups(const conv_geometry& g) {
+  return group_count(g.batch * ceil_div(g.out_pixels(), tile_pixels(g.patch_size(), g.out_pixels())));
+}
 
 }  // namespace detail
 
@@ -132,14 +142,11 @@ tensor<T> conv2d(const tensor<T>& input, const tensor<T>& weight, const tensor<T
   using const_matrix_map = typename tensor<T>::const_matrix_map;
   const detail::conv_geometry g(input.shape(), weight.shape(), p);
   detail::check_conv_bias(bias, weight.shape());
-  const auto row_runs = detail::forward_runs(g.kernel_height, g.in_height, g.out_height, g.stride, g.padding);
-  const auto col_runs = detail::forward_runs(g.kernel_width, g.in_width, g.out_width, g.stride, g.padding);
+  const detail::patch_layout patches = g.patches();
   const const_matrix_map w(weight.data(), g.out_channels, g.patch_size());
   tensor<T> output(g.output_shape());
-  const detail::pixel_tiling tiling(g.batch, g.out_pixels(), g.patch_size());
-  tiling.for_each_tile<T>([&](index_t, index_t n, index_t first, index_t last, T* buffer) {
-    detail::im2col_tile(input.data() + n * g.in_channels * g.in_pixels(), g.in_channels, g.in_height, g.in_width,
-                        g.out_width, row_runs, col_runs, first, last, buffer);
+  detail::for_each_output_tile<T>(g, detail::tiled_groups(g), [&](index_t, index_t n, index_t first, index_t last, T* buffer) {
+    detail::im2col_tile(patches, input.data() + n * g.in_channels * g.in_pixels(), first, last, buffer);
     const const_matrix_map col(buffer, g.patch_size(), last - first);
     auto out = matrix_map(output.data() + n * g.out_channels * g.out_pixels(), g.out_channels, g.out_pixels())
                    .middleCols(first, last - first);
@@ -153,9 +160,11 @@ tensor<T> conv2d(const tensor<T>& input, const tensor<T>& weight, const tensor<T
   return output;
 }
 
-// d in[n,c,h,w] = Σ_{o,i,j} weight[o,c,i,j] * dout[n,o,y,x] over (y,x) with h = y*stride + i - padding,
-// w = x*stride + j - padding: the transposed convolution of dout. Computed as weightᵀ (C x O*KH*KW)
-// times the columns gathered from dout for each input pixel (with stride > 1 most of them are 0).
+// d in[n,c,h,w] = Σ_{o,i,j} weight[o,c,i,j] * dout[n,o,y,x] over the (y,x) with h = y*stride + i - padding,
+// w = x*stride + j - padding. Per tile: columns = weightᵀ dout (C*KH*KW x pixels), then col2im adds
+// each column entry onto its input element. Tiles of neighbouring output rows add onto shared
+// input rows, so the output rows are cut into bands at least KH rows high: bands two apart never
+// share an input row, and the even bands run in parallel, then the odd ones.
 template <class T>
 tensor<T> conv2d_backward_input(const tensor<T>& grad_output, const tensor<T>& weight, const shape& input_shape,
                                 const conv2d_params& p = {}) {
@@ -163,23 +172,33 @@ tensor<T> conv2d_backward_input(const tensor<T>& grad_output, const tensor<T>& w
   using const_matrix_map = typename tensor<T>::const_matrix_map;
   const detail::conv_geometry g(input_shape, weight.shape(), p);
   detail::check_conv_grad_output(grad_output, g, "conv2d_backward_input");
-  const index_t taps = g.kernel_taps(), rows = g.out_channels * taps;
-  typename tensor<T>::row_matrix weight_t(g.in_channels, rows);  // weight_t[c, o*taps + k] = weight[o, c, k]
-  for (index_t o = 0; o < g.out_channels; ++o)
-    for (index_t c = 0; c < g.in_channels; ++c)
-      for (index_t k = 0; k < taps; ++k) weight_t(c, o * taps + k) = weight[(o * g.in_channels + c) * taps + k];
-  const auto row_runs = detail::transposed_runs(g.kernel_height, g.in_height, g.out_height, g.stride, g.padding);
-  const auto col_runs = detail::transposed_runs(g.kernel_width, g.in_width, g.out_width, g.stride, g.padding);
+  const detail::patch_layout patches = g.patches();
+  const const_matrix_map w(weight.data(), g.out_channels, g.patch_size());
+  const index_t band_rows = std::max(g.kernel_height, detail::ceil_div(g.out_height, 2 * num_threads()));
+  const index_t bands = detail::ceil_div(g.out_height, band_rows);
+  const index_t tile = detail::tile_pixels(g.patch_size(), band_rows * g.out_width);
+  const index_t groups = detail::group_count(g.batch * detail::ceil_div(bands, 2));
+  auto buffers = detail::column_buffers<T>(groups, g.patch_size(), tile);
   tensor<T> grad_input(input_shape);
-  const detail::pixel_tiling tiling(g.batch, g.in_pixels(), rows);
-  tiling.for_each_tile<T>([&](index_t, index_t n, index_t first, index_t last, T* buffer) {
-    detail::im2col_tile(grad_output.data() + n * g.out_channels * g.out_pixels(), g.out_channels, g.out_height,
-                        g.out_width, g.in_width, row_runs, col_runs, first, last, buffer);
-    const const_matrix_map col(buffer, rows, last - first);
-    matrix_map(grad_input.data() + n * g.in_channels * g.in_pixels(), g.in_channels, g.in_pixels())
-        .middleCols(first, last - first)
-        .noalias() = weight_t * col;
-  });
+  for (index_t parity = 0; parity < 2; ++parity) {
+    const index_t bands_of_parity = (bands + 1 - parity) / 2;  // bands parity, parity + 2, ...
+    detail::for_each_group(g.batch * bands_of_parity, groups, [&](index_t group, index_t first_task, index_t last_task) {
+      T* buffer = buffers[static_cast<std::size_t>(group)].data();
+      for (index_t t = first_task; t < last_task; ++t) {
+        const index_t n = t / bands_of_parity, band = parity + 2 * (t % bands_of_parity);
+        const index_t band_end = std::min(g.out_height, (band + 1) * band_rows) * g.out_width;
+        const auto dout = const_matrix_map(grad_output.data() + n * g.out_channels * g.out_pixels(), g.out_channels,
+                                           g.out_pixels());
+        for (index_t first = band * band_rows * g.out_width; first < band_end; first += tile) {
+          const index_t last = std::min(band_end, first + tile);
+          matrix_map(buffer, g.patch_size(), last - first).noalias() =
+              w.transpose() * dout.middleCols(first, last - first);
+          detail::col2im_tile_add(patches, static_cast<const T*>(buffer), first, last,
+                                  grad_input.data() + n * g.in_channels * g.in_pixels());
+        }
+      }
+    });
+  }
   return grad_input;
 }
 
@@ -193,14 +212,11 @@ tensor<T> conv2d_backward_weight(const tensor<T>& grad_output, const tensor<T>& 
   using const_matrix_map = typename tensor<T>::const_matrix_map;
   const detail::conv_geometry g(input.shape(), weight_shape, p);
   detail::check_conv_grad_output(grad_output, g, "conv2d_backward_weight");
-  const auto row_runs = detail::forward_runs(g.kernel_height, g.in_height, g.out_height, g.stride, g.padding);
-  const auto col_runs = detail::forward_runs(g.kernel_width, g.in_width, g.out_width, g.stride, g.padding);
-  const detail::pixel_tiling tiling(g.batch, g.out_pixels(), g.patch_size());
-  std::vector<row_matrix> partial(static_cast<std::size_t>(tiling.groups),
-                                  row_matrix::Zero(g.out_channels, g.patch_size()));
-  tiling.for_each_tile<T>([&](index_t group, index_t n, index_t first, index_t last, T* buffer) {
-    detail::im2col_tile(input.data() + n * g.in_channels * g.in_pixels(), g.in_channels, g.in_height, g.in_width,
-                        g.out_width, row_runs, col_runs, first, last, buffer);
+  const detail::patch_layout patches = g.patches();
+  const index_t groups = detail::tiled_groups(g);
+  std::vector<row_matrix> partial(static_cast<std::size_t>(groups), row_matrix::Zero(g.out_channels, g.patch_size()));
+  detail::for_each_output_tile<T>(g, groups, [&](index_t group, index_t n, index_t first, index_t last, T* buffer) {
+    detail::im2col_tile(patches, input.data() + n * g.in_channels * g.in_pixels(), first, last, buffer);
     const const_matrix_map col(buffer, g.patch_size(), last - first);
     const auto dout = const_matrix_map(grad_output.data() + n * g.out_channels * g.out_pixels(), g.out_channels,
                                        g.out_pixels())

@@ -1,20 +1,17 @@
-// nst/ops/detail/im2col.hpp — gathering convolution patches into matrix columns (im2col).
+// nst/ops/detail/im2col.hpp — convolution patches as matrix columns (im2col) and back (col2im).
 //
 // A convolution becomes one matrix product once every kernel tap's input value is laid out as a
 // column: col[(c*KH + kh)*KW + kw, pixel] = in[c, y*stride + kh - padding, x*stride + kw - padding]
-// (0 outside the input) and then out[o, pixel] = Σ_k weight[o, k] * col[k, pixel].
+// (0 in the padding), then out[o, pixel] = Σ_k weight[o, k] * col[k, pixel]. `im2col_tile`
+// builds those columns and `col2im_tile_add`, its adjoint, adds columns back onto the input
+// positions they came from (used for the input gradient).
 //
-// Along each axis, tap k links output position u and input position i = u*stride + k - padding.
-// The same links read backwards give the transposed convolution (the input gradient): for input
-// pixel i, tap k reads the output gradient at u = (i + padding - k) / stride when that is whole.
-// A `gather_run` describes one tap's links along one axis in either direction, so a single
-// gather, `im2col_tile`, serves the forward pass and the input gradient.
-//
-// `im2col_tile` fills only the columns of a range of target pixels: callers tile over pixels so
-// the column buffer stays cache-sized however large the layer is.
+// Both work on a range of output pixels [first, last) only: callers tile over pixels so the
+// column buffer stays cache-sized however large the layer is.
 #pragma once
 
 #include <algorithm>
+#include <utility>
 #include <vector>
 
 #include "../../core/tensor.hpp"
@@ -26,103 +23,100 @@ namespace detail {
 inline index_t floor_div(index_t a, index_t b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
 inline index_t ceil_div(index_t a, index_t b) { return -floor_div(-a, b); }
 
-// The links of one kernel tap along one axis: target j*target_step + target_first reads source
-// j*source_step + source_first, for j in [0, count). Other targets read 0 (padding).
-struct gather_run {
-  index_t target_first = 0, target_step = 1;
-  index_t source_first = 0, source_step = 1;
-  index_t count = 0;
-};
-
-// The output positions u in [0, out_size) whose input position u*stride + tap - padding lies in
-// [0, in_size) form one run; `forward` reads the input for each output position,
-// `transposed` reads the output (gradient) for each input position.
-struct tap_links {
+// Along one axis, kernel tap k links output position u to input position u*stride + k - padding.
+// The outputs whose input lies inside, u in [first_output, first_output + count), form one run;
+// first_input is the input of u = first_output.
+struct tap_run {
   index_t first_output, first_input, count;
 };
-inline tap_links links_of_tap(index_t tap, index_t in_size, index_t out_size, index_t stride, index_t padding) {
-  const index_t lo = std::max<index_t>(0, ceil_div(padding - tap, stride));
-  const index_t hi = std::min<index_t>(out_size, floor_div(in_size - 1 + padding - tap, stride) + 1);
-  return {lo, lo * stride + tap - padding, std::max<index_t>(0, hi - lo)};
-}
 
-inline std::vector<gather_run> forward_runs(index_t taps, index_t in_size, index_t out_size, index_t stride,
-                                            index_t padding) {
-  std::vector<gather_run> runs;
+inline std::vector<tap_run> tap_runs(index_t taps, index_t in_size, index_t out_size, index_t stride,
+                                     index_t padding) {
+  std::vector<tap_run> runs;
   for (index_t k = 0; k < taps; ++k) {
-    const tap_links l = links_of_tap(k, in_size, out_size, stride, padding);
-    runs.push_back({l.first_output, 1, l.first_input, stride, l.count});
+    const index_t lo = std::max<index_t>(0, ceil_div(padding - k, stride));
+    const index_t hi = std::min<index_t>(out_size, floor_div(in_size - 1 + padding - k, stride) + 1);
+    runs.push_back({lo, lo * stride + k - padding, std::max<index_t>(0, hi - lo)});
   }
   return runs;
 }
 
-inline std::vector<gather_run> transposed_runs(index_t taps, index_t in_size, index_t out_size, index_t stride,
-                                               index_t padding) {
-  std::vector<gather_run> runs;
-  for (index_t k = 0; k < taps; ++k) {
-    const tap_links l = links_of_tap(k, in_size, out_size, stride, padding);
-    runs.push_back({l.first_input, stride, l.first_output, 1, l.count});
+// The layout shared by im2col_tile and col2im_tile_add: `channels` input planes of
+// height x width, an output `out_width` wide, and the runs of each kernel row and column.
+struct patch_layout {
+  index_t channels, height, width, out_width, stride;
+  std::vector<tap_run> row_runs, col_runs;
+
+  index_t rows() const { return channels * static_cast<index_t>(row_runs.size() * col_runs.size()); }
+
+  // Calls visit(col_offset, x0, x1, input_row, run) for each column-matrix row (in order) and
+  // each piece [x0, x1) of one output row inside the pixel range [first, last): col_offset is
+  // where output x0 sits in the row-major (rows() x (last - first)) column matrix, input_row
+  // the input row the kernel row links to (nullptr in the padding), `run` the kernel column's run.
+  template <class T, class Visit>
+  void for_each_segment(T* input, index_t first, index_t last, Visit&& visit) const {
+    const index_t width_of_tile = last - first;
+    index_t row = 0;
+    for (index_t c = 0; c < channels; ++c)
+      for (const tap_run& rows : row_runs)
+        for (const tap_run& cols : col_runs) {
+          for (index_t p = first; p < last;) {
+            const index_t y = p / out_width, x0 = p % out_width;
+            const index_t x1 = std::min(out_width, x0 + (last - p));
+            const bool inside = y >= rows.first_output && y < rows.first_output + rows.count;
+            T* input_row = inside ? input + (c * height + rows.first_input + (y - rows.first_output) * stride) * width
+                                  : nullptr;
+            visit(row * width_of_tile + (p - first), x0, x1, input_row, cols);
+            p += x1 - x0;
+          }
+          ++row;
+        }
   }
-  return runs;
+};
+
+// The outputs [lo, hi) of [x0, x1) that `run` links to an input.
+inline std::pair<index_t, index_t> linked_part(index_t x0, index_t x1, const tap_run& run) {
+  const index_t lo = std::clamp(run.first_output, x0, x1);
+  return {lo, std::clamp(run.first_output + run.count, lo, x1)};
 }
 
-// Writes targets [x0, x1) of one row: dst[x - x0] = the source that `run` links to target x, or 0.
+// Fills `col` (row-major, layout.rows() x (last - first)) with the patches of output pixels
+// [first, last) of one batch item, `input` its channels x height x width values.
 template <class T>
-void gather_row(T* dst, index_t x0, index_t x1, const T* source_row, const gather_run& run) {
-  if (run.target_step == 1) {
-    const index_t lo = std::clamp(run.target_first, x0, x1);
-    const index_t hi = std::clamp(run.target_first + run.count, lo, x1);
+void im2col_tile(const patch_layout& layout, const T* input, index_t first, index_t last, T* col) {
+  layout.for_each_segment(input, first, last,
+                          [&](index_t offset, index_t x0, index_t x1, const T* input_row, const tap_run& run) {
+    T* dst = col + offset;
+    if (input_row == nullptr) {
+      std::fill(dst, dst + (x1 - x0), T(0));
+      return;
+    }
+    const auto [lo, hi] = linked_part(x0, x1, run);
     std::fill(dst, dst + (lo - x0), T(0));
     if (hi > lo) {
-      const T* src = source_row + run.source_first + (lo - run.target_first) * run.source_step;
-      if (run.source_step == 1) {
+      const T* src = input_row + run.first_input + (lo - run.first_output) * layout.stride;
+      if (layout.stride == 1) {
         std::copy(src, src + (hi - lo), dst + (lo - x0));
       } else {
-        for (index_t x = lo; x < hi; ++x, src += run.source_step) dst[x - x0] = *src;
+        for (index_t x = lo; x < hi; ++x, src += layout.stride) dst[x - x0] = *src;
       }
     }
     std::fill(dst + (hi - x0), dst + (x1 - x0), T(0));
-    return;
-  }
-  std::fill(dst, dst + (x1 - x0), T(0));
-  const index_t j_end = std::min(run.count, ceil_div(x1 - run.target_first, run.target_step));
-  for (index_t j = std::max<index_t>(0, ceil_div(x0 - run.target_first, run.target_step)); j < j_end; ++j)
-    dst[run.target_first + j * run.target_step - x0] = source_row[run.source_first + j * run.source_step];
+  });
 }
 
-// Fills `col`, a row-major (channels*row_runs.size()*col_runs.size()) x (last - first) matrix:
-// column p - first belongs to target pixel p (row-major in a grid target_width wide), row
-// (c*KH + kh)*KW + kw holds what taps (kh, kw) link that pixel to in source channel c.
-// `source` is channels planes of source_height x source_width.
+// The adjoint of im2col_tile: adds every entry of `col` onto the input element it would have been
+// gathered from (entries of the padding are dropped).
 template <class T>
-void im2col_tile(const T* source, index_t channels, index_t source_height, index_t source_width,
-                 index_t target_width, const std::vector<gather_run>& row_runs,
-                 const std::vector<gather_run>& col_runs, index_t first, index_t last, T* col) {
-  const index_t width = last - first;
-  const index_t kh_count = static_cast<index_t>(row_runs.size()), kw_count = static_cast<index_t>(col_runs.size());
-  for (index_t c = 0; c < channels; ++c) {
-    const T* plane = source + c * source_height * source_width;
-    for (index_t kh = 0; kh < kh_count; ++kh) {
-      const gather_run& rows = row_runs[static_cast<std::size_t>(kh)];
-      for (index_t kw = 0; kw < kw_count; ++kw) {
-        const gather_run& cols = col_runs[static_cast<std::size_t>(kw)];
-        T* dst = col + ((c * kh_count + kh) * kw_count + kw) * width;
-        for (index_t p = first; p < last;) {  // one target row segment at a time
-          const index_t y = p / target_width, x0 = p % target_width;
-          const index_t x1 = std::min(target_width, x0 + (last - p));
-          const index_t offset = y - rows.target_first;
-          const index_t j = offset / rows.target_step;
-          if (offset < 0 || offset % rows.target_step != 0 || j >= rows.count) {
-            std::fill(dst + (p - first), dst + (p - first) + (x1 - x0), T(0));
-          } else {
-            const T* source_row = plane + (rows.source_first + j * rows.source_step) * source_width;
-            gather_row(dst + (p - first), x0, x1, source_row, cols);
-          }
-          p += x1 - x0;
-        }
-      }
-    }
-  }
+void col2im_tile_add(const patch_layout& layout, const T* col, index_t first, index_t last, T* input) {
+  layout.for_each_segment(input, first, last,
+                          [&](index_t offset, index_t x0, index_t x1, T* input_row, const tap_run& run) {
+    const auto [lo, hi] = linked_part(x0, x1, run);
+    if (input_row == nullptr || hi <= lo) return;
+    const T* src = col + offset + (lo - x0);
+    T* dst = input_row + run.first_input + (lo - run.first_output) * layout.stride;
+    for (index_t x = lo; x < hi; ++x, dst += layout.stride) *dst += *src++;
+  });
 }
 
 }  // namespace detail
