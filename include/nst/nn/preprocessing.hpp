@@ -35,6 +35,13 @@ enum class preprocessing { caffe, torch };
 
 inline const char* to_string(preprocessing p) { return p == preprocessing::caffe ? "caffe" : "torch"; }
 
+// One line for humans and for safetensors metadata ("input").
+inline const char* preprocessing_description(preprocessing p) {
+  return p == preprocessing::caffe
+             ? "BGR, 0..255, minus mean B=103.939 G=116.779 R=123.68 (Caffe VGG preprocessing)"
+             : "RGB, 0..1, minus mean (0.485, 0.456, 0.406), divided by std (0.229, 0.224, 0.225) (torchvision)";
+}
+
 // "caffe" or "torch"; value_error otherwise.
 inline preprocessing parse_preprocessing(const std::string& name) {
   if (name == "caffe") return preprocessing::caffe;
