@@ -1,8 +1,7 @@
-#include <nst/autodiff/check_gradient.hpp>
-#include <nst/ops/activation.hpp>
-
 #include <cmath>
 #include <limits>
+#include <nst/autodiff/check_gradient.hpp>
+#include <nst/ops/activation.hpp>
 #include <vector>
 
 #include "../support/fixtures.hpp"
@@ -10,8 +9,8 @@
 #include "ops_testing.hpp"
 
 TEST_CASE("relu: clamps negatives, keeps NaN, passes gradients where the output is positive", "[ops][activation]") {
-  const nst::tensor<float> x(nst::shape{5}, std::vector<float>{-2.0f, -0.0f, 0.0f, 0.5f,
-                                                               std::numeric_limits<float>::quiet_NaN()});
+  const nst::tensor<float> x(nst::shape{5},
+                             std::vector<float>{-2.0f, -0.0f, 0.0f, 0.5f, std::numeric_limits<float>::quiet_NaN()});
   const auto y = nst::relu(x);
   CHECK(y[0] == 0.0f);
   CHECK(y[1] == 0.0f);

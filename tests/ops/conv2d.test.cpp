@@ -1,7 +1,6 @@
+#include <chrono>
 #include <nst/autodiff/check_gradient.hpp>
 #include <nst/ops/conv2d.hpp>
-
-#include <chrono>
 #include <string>
 #include <vector>
 
@@ -23,15 +22,15 @@ struct conv_case {
 
 // Small and odd: every backward against finite differences.
 const std::vector<conv_case> awkward_cases = {
-    {1, 1, 5, 5, 1, 3, 3, 1, 0, true},   {2, 3, 7, 6, 4, 3, 3, 1, 1, true},  {2, 2, 9, 8, 3, 3, 2, 2, 2, true},
-    {1, 4, 11, 10, 5, 5, 5, 2, 0, false}, {2, 5, 4, 6, 3, 1, 1, 1, 0, true},  {1, 3, 6, 7, 2, 2, 4, 3, 2, true},
-    {3, 2, 5, 3, 2, 5, 3, 1, 2, false},  {1, 2, 3, 3, 2, 3, 3, 2, 1, true},  {2, 1, 1, 7, 2, 1, 3, 1, 1, true},
+    {1, 1, 5, 5, 1, 3, 3, 1, 0, true},    {2, 3, 7, 6, 4, 3, 3, 1, 1, true}, {2, 2, 9, 8, 3, 3, 2, 2, 2, true},
+    {1, 4, 11, 10, 5, 5, 5, 2, 0, false}, {2, 5, 4, 6, 3, 1, 1, 1, 0, true}, {1, 3, 6, 7, 2, 2, 4, 3, 2, true},
+    {3, 2, 5, 3, 2, 5, 3, 1, 2, false},   {1, 2, 3, 3, 2, 3, 3, 2, 1, true}, {2, 1, 1, 7, 2, 1, 3, 1, 1, true},
 };
 
 // Larger: several pixel tiles per image (cut inside rows), several bands, N > 1.
 const std::vector<conv_case> tiled_cases = {
-    {2, 16, 33, 35, 8, 3, 3, 1, 1, true},  {1, 64, 12, 12, 64, 3, 3, 1, 1, true}, {1, 3, 64, 64, 16, 3, 3, 1, 1, true},
-    {1, 32, 20, 24, 16, 3, 3, 2, 1, false}, {2, 8, 17, 19, 4, 5, 3, 2, 2, true},  {3, 4, 30, 9, 6, 1, 1, 1, 0, true},
+    {2, 16, 33, 35, 8, 3, 3, 1, 1, true},   {1, 64, 12, 12, 64, 3, 3, 1, 1, true}, {1, 3, 64, 64, 16, 3, 3, 1, 1, true},
+    {1, 32, 20, 24, 16, 3, 3, 2, 1, false}, {2, 8, 17, 19, 4, 5, 3, 2, 2, true},   {3, 4, 30, 9, 6, 1, 1, 1, 0, true},
     {1, 1, 1, 1, 1, 1, 1, 1, 0, true},
 };
 
@@ -129,14 +128,22 @@ TEST_CASE("conv2d: every gradient matches central finite differences", "[ops][co
     const auto b = bias_for<double>(k, ++seed);
     const auto r = nst_test::random_tensor<double>(nst::conv2d_output_shape(x.shape(), w.shape(), k.params()), ++seed);
     // loss = Σ conv2d(x, w, b) * r, so d loss / d output = r.
-    auto loss_of_x = [&](const nst::tensor<double>& v) { return ops_test::weighted_sum(nst::conv2d(v, w, b, k.params()), r); };
-    auto loss_of_w = [&](const nst::tensor<double>& v) { return ops_test::weighted_sum(nst::conv2d(x, v, b, k.params()), r); };
+    auto loss_of_x = [&](const nst::tensor<double>& v) {
+      return ops_test::weighted_sum(nst::conv2d(v, w, b, k.params()), r);
+    };
+    auto loss_of_w = [&](const nst::tensor<double>& v) {
+      return ops_test::weighted_sum(nst::conv2d(x, v, b, k.params()), r);
+    };
     CHECK(nst::check_gradient(loss_of_x, x, nst::conv2d_backward_input(r, w, x.shape(), k.params())).ok(1e-6));
     CHECK(nst::check_gradient(loss_of_w, w, nst::conv2d_backward_weight(r, x, w.shape(), k.params())).ok(1e-6));
-    CHECK(nst::check_gradient(loss_of_x, x, nst::conv2d_backward_input_reference(r, w, x.shape(), k.params())).ok(1e-6));
-    CHECK(nst::check_gradient(loss_of_w, w, nst::conv2d_backward_weight_reference(r, x, w.shape(), k.params())).ok(1e-6));
+    CHECK(
+        nst::check_gradient(loss_of_x, x, nst::conv2d_backward_input_reference(r, w, x.shape(), k.params())).ok(1e-6));
+    CHECK(
+        nst::check_gradient(loss_of_w, w, nst::conv2d_backward_weight_reference(r, x, w.shape(), k.params())).ok(1e-6));
     if (k.bias) {
-      auto loss_of_b = [&](const nst::tensor<double>& v) { return ops_test::weighted_sum(nst::conv2d(x, w, v, k.params()), r); };
+      auto loss_of_b = [&](const nst::tensor<double>& v) {
+        return ops_test::weighted_sum(nst::conv2d(x, w, v, k.params()), r);
+      };
       CHECK(nst::check_gradient(loss_of_b, b, nst::conv2d_backward_bias(r)).ok(1e-6));
     }
   }
@@ -144,8 +151,8 @@ TEST_CASE("conv2d: every gradient matches central finite differences", "[ops][co
 
 TEMPLATE_TEST_CASE("conv2d: outputs and gradients match PyTorch", "[ops][conv2d]", float, double) {
   using T = TestType;
-  for (const char* name : {"conv2d_3x3_pad1", "conv2d_3x2_stride2_pad2", "conv2d_5x5_stride2_nobias", "conv2d_1x1",
-                           "conv2d_16to8_3x3"}) {
+  for (const char* name :
+       {"conv2d_3x3_pad1", "conv2d_3x2_stride2_pad2", "conv2d_5x5_stride2_nobias", "conv2d_1x1", "conv2d_16to8_3x3"}) {
     INFO(name);
     const nst_test::fixture f(std::string("ops/") + name + ".nstf");
     const auto params = f.get<double>("params");

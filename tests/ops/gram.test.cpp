@@ -27,19 +27,24 @@ TEST_CASE("gram: validation errors", "[ops][gram]") {
   CHECK(error_id<nst::shape_error>([] { nst::gram(nst::tensor<float>({1, 3, 0, 4})); }) == 132);
   const nst::tensor<float> f({2, 3, 4, 4});
   CHECK(error_id<nst::shape_error>([&] { nst::gram_backward(nst::tensor<float>({1, 3, 3}), f); }) == 133);
-  CHECK(error_id<nst::shape_error>([&] { nst::gram_backward(nst::tensor<float>({2, 3, 3}), nst::tensor<float>({2, 3})); }) == 131);
+  CHECK(error_id<nst::shape_error>([&] {
+          nst::gram_backward(nst::tensor<float>({2, 3, 3}), nst::tensor<float>({2, 3}));
+        }) == 131);
 }
 
-TEMPLATE_TEST_CASE("gram: equals the definition per batch item, symmetric, in row blocks", "[ops][gram]", float, double) {
+TEMPLATE_TEST_CASE("gram: equals the definition per batch item, symmetric, in row blocks", "[ops][gram]", float,
+                   double) {
   using T = TestType;
   const double tolerance = std::is_same<T, float>::value ? 1e-5 : 1e-12;
   for (int threads : {1, 2, 3}) {
     const ops_test::thread_count scoped(threads);
-    for (const nst::shape& s : {nst::shape{1, 1, 1, 1}, nst::shape{2, 5, 4, 3}, nst::shape{3, 40, 9, 11}, nst::shape{1, 67, 6, 5}}) {
+    for (const nst::shape& s :
+         {nst::shape{1, 1, 1, 1}, nst::shape{2, 5, 4, 3}, nst::shape{3, 40, 9, 11}, nst::shape{1, 67, 6, 5}}) {
       INFO(s << ", " << threads << " threads");
       const auto f = nst_test::random_tensor<T>(s, 21);
       const auto g = nst::gram(f);
-      CHECK(nst_test::fixture_error(g.template cast<double>(), gram_by_definition(f.template cast<double>())) < tolerance);
+      CHECK(nst_test::fixture_error(g.template cast<double>(), gram_by_definition(f.template cast<double>())) <
+            tolerance);
       const index_t c = s[1];
       for (index_t b = 0; b < s[0]; ++b)
         for (index_t i = 0; i < c; ++i)

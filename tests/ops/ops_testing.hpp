@@ -2,11 +2,10 @@
 // and a scoped thread count.
 #pragma once
 
+#include <catch2/catch.hpp>
 #include <nst/core/error.hpp>
 #include <nst/core/parallel.hpp>
 #include <nst/core/tensor.hpp>
-
-#include <catch2/catch.hpp>
 
 namespace ops_test {
 
@@ -28,7 +27,8 @@ template <class T>
 T weighted_sum(const nst::tensor<T>& output, const nst::tensor<T>& weights) {
   REQUIRE(output.shape() == weights.shape());
   double s = 0;
-  for (nst::index_t i = 0; i < output.size(); ++i) s += static_cast<double>(output[i]) * static_cast<double>(weights[i]);
+  for (nst::index_t i = 0; i < output.size(); ++i)
+    s += static_cast<double>(output[i]) * static_cast<double>(weights[i]);
   return static_cast<T>(s);
 }
 

@@ -1,8 +1,7 @@
-#include <nst/autodiff/check_gradient.hpp>
-#include <nst/ops/pool2d.hpp>
-
 #include <cmath>
 #include <limits>
+#include <nst/autodiff/check_gradient.hpp>
+#include <nst/ops/pool2d.hpp>
 #include <string>
 #include <vector>
 
@@ -26,10 +25,14 @@ TEST_CASE("pool2d: output shapes and validation errors", "[ops][pool2d]") {
   CHECK(error_id<nst::shape_error>([&] { nst::max_pool2d(nst::tensor<float>({2, 4, 4})); }) == 120);
   CHECK(error_id<nst::shape_error>([&] { nst::avg_pool2d(nst::tensor<float>({1, 2, 0, 4})); }) == 121);
   CHECK(error_id<nst::shape_error>([&] { nst::max_pool2d(x, {5, 1, 0}); }) == 122);
-  CHECK(error_id<nst::shape_error>([&] { nst::avg_pool2d_backward(nst::tensor<float>({1, 2, 3, 2}), x.shape()); }) == 123);
+  CHECK(error_id<nst::shape_error>([&] {
+          nst::avg_pool2d_backward(nst::tensor<float>({1, 2, 3, 2}), x.shape());
+        }) == 123);
 
   const auto pooled = nst::max_pool2d(x);  // [1,2,2,2]
-  CHECK(error_id<nst::shape_error>([&] { nst::max_pool2d_backward(pooled.output, pooled.argmax, {1, 3, 4, 4}); }) == 123);
+  CHECK(error_id<nst::shape_error>([&] {
+          nst::max_pool2d_backward(pooled.output, pooled.argmax, {1, 3, 4, 4});
+        }) == 123);
   CHECK(error_id<nst::shape_error>([&] { nst::max_pool2d_backward(pooled.output, pooled.argmax, {2, 4, 4}); }) == 120);
   std::vector<std::int32_t> short_argmax(pooled.argmax.begin(), pooled.argmax.end() - 1);
   CHECK(error_id<nst::shape_error>([&] { nst::max_pool2d_backward(pooled.output, short_argmax, x.shape()); }) == 124);
@@ -92,8 +95,12 @@ TEST_CASE("pool2d: gradients match central finite differences", "[ops][pool2d]")
                   << k.params.padding);
     const auto x = nst_test::random_tensor<double>(k.input, ++seed);  // distinct values: no ties
     const auto r = nst_test::random_tensor<double>(nst::pool2d_output_shape(k.input, k.params), ++seed);
-    auto max_loss = [&](const nst::tensor<double>& v) { return ops_test::weighted_sum(nst::max_pool2d(v, k.params).output, r); };
-    auto avg_loss = [&](const nst::tensor<double>& v) { return ops_test::weighted_sum(nst::avg_pool2d(v, k.params), r); };
+    auto max_loss = [&](const nst::tensor<double>& v) {
+      return ops_test::weighted_sum(nst::max_pool2d(v, k.params).output, r);
+    };
+    auto avg_loss = [&](const nst::tensor<double>& v) {
+      return ops_test::weighted_sum(nst::avg_pool2d(v, k.params), r);
+    };
     const auto pooled = nst::max_pool2d(x, k.params);
     CHECK(nst::check_gradient(max_loss, x, nst::max_pool2d_backward(r, pooled.argmax, x.shape())).ok(1e-6));
     CHECK(nst::check_gradient(avg_loss, x, nst::avg_pool2d_backward(r, x.shape(), k.params)).ok(1e-6));
@@ -116,7 +123,8 @@ TEMPLATE_TEST_CASE("pool2d: outputs, argmax and gradients match PyTorch", "[ops]
       const auto argmax = f.get<double>("argmax");
       REQUIRE(static_cast<index_t>(pooled.argmax.size()) == argmax.size());
       for (index_t i = 0; i < argmax.size(); ++i) CHECK(pooled.argmax[static_cast<std::size_t>(i)] == argmax[i]);
-      CHECK(nst_test::fixture_error(nst::max_pool2d_backward(dy, pooled.argmax, x.shape()), f.get<T>("grad_input")) < 1e-5);
+      CHECK(nst_test::fixture_error(nst::max_pool2d_backward(dy, pooled.argmax, x.shape()), f.get<T>("grad_input")) <
+            1e-5);
     } else {
       CHECK(nst_test::fixture_error(nst::avg_pool2d(x, p), f.get<T>("output")) < 1e-5);
       CHECK(nst_test::fixture_error(nst::avg_pool2d_backward(dy, x.shape(), p), f.get<T>("grad_input")) < 1e-5);

@@ -12,7 +12,9 @@ TEST_CASE("reduce: validation errors and edge cases", "[ops][reduce]") {
   CHECK(error_id<nst::shape_error>([&] { nst::mse_backward(a, b, 1.0f); }) == 140);
   CHECK(error_id<nst::shape_error>([&] { nst::mse(empty, empty); }) == 141);
   CHECK(error_id<nst::shape_error>([&] { nst::total_variation(a); }) == 142);
-  CHECK(error_id<nst::shape_error>([&] { nst::total_variation_backward(nst::tensor<float>({1, 0, 2, 2}), 1.0f); }) == 143);
+  CHECK(error_id<nst::shape_error>([&] {
+          nst::total_variation_backward(nst::tensor<float>({1, 0, 2, 2}), 1.0f);
+        }) == 143);
   CHECK(nst::sum(empty) == 0.0f);
   // One pixel has no neighbours: no variation, no gradient.
   const nst::tensor<double> pixel({1, 3, 1, 1}, 4.0);
@@ -46,7 +48,8 @@ TEST_CASE("reduce: float inputs are summed in double", "[ops][reduce]") {
 }
 
 TEST_CASE("reduce: gradients match central finite differences", "[ops][reduce]") {
-  for (const nst::shape& s : {nst::shape{2, 3, 5, 7}, nst::shape{1, 1, 1, 6}, nst::shape{1, 2, 4, 1}, nst::shape{3, 1, 2, 2}}) {
+  for (const nst::shape& s :
+       {nst::shape{2, 3, 5, 7}, nst::shape{1, 1, 1, 6}, nst::shape{1, 2, 4, 1}, nst::shape{3, 1, 2, 2}}) {
     INFO(s);
     const auto x = nst_test::random_tensor<double>(s, 41), y = nst_test::random_tensor<double>(s, 42);
     auto mse_loss = [&](const nst::tensor<double>& v) { return 0.7 * nst::mse(v, y); };

@@ -14,16 +14,14 @@
 //   f.write(np.asarray(a, dtype="<f4").tobytes())
 #pragma once
 
-#include <nst/core/tensor.hpp>
-
-#include <catch2/catch.hpp>
-
 #include <algorithm>
+#include <catch2/catch.hpp>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <fstream>
 #include <map>
+#include <nst/core/tensor.hpp>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -39,13 +37,15 @@ class fixture {
     std::ifstream in(path_, std::ios::binary);
     if (!in) FAIL("fixture " << path_ << " cannot be opened");
     std::string line;
-    if (!std::getline(in, line) || line != "nst-fixture 1") FAIL("fixture " << path_ << " lacks the nst-fixture 1 header");
+    if (!std::getline(in, line) || line != "nst-fixture 1")
+      FAIL("fixture " << path_ << " lacks the nst-fixture 1 header");
     while (std::getline(in, line)) {
       std::istringstream header(line);
       std::string name;
       int rank = -1;
       header >> name >> rank;
-      if (name.empty() || rank < 0 || rank > nst::shape::max_rank) FAIL("fixture " << path_ << ": bad header line '" << line << "'");
+      if (name.empty() || rank < 0 || rank > nst::shape::max_rank)
+        FAIL("fixture " << path_ << ": bad header line '" << line << "'");
       nst::shape s;
       for (int i = 0; i < rank; ++i) {
         nst::index_t d = -1;

@@ -14,9 +14,12 @@ namespace nst {
 template <class T>
 tensor<T> relu(const tensor<T>& x) {
   tensor<T> y(x.shape());
-  parallel_for(0, x.size(), [&](index_t first, index_t last) {
-    for (index_t i = first; i < last; ++i) y[i] = x[i] < T(0) ? T(0) : x[i];
-  }, detail::elementwise_chunk);
+  parallel_for(
+      0, x.size(),
+      [&](index_t first, index_t last) {
+        for (index_t i = first; i < last; ++i) y[i] = x[i] < T(0) ? T(0) : x[i];
+      },
+      detail::elementwise_chunk);
   return y;
 }
 
@@ -24,12 +27,15 @@ tensor<T> relu(const tensor<T>& x) {
 // The input x can stand in for the output: x > 0 exactly where relu(x) > 0.
 template <class T>
 tensor<T> relu_backward(const tensor<T>& grad_output, const tensor<T>& output) {
-  NST_CHECK(grad_output.shape() == output.shape(), shape_error, 130, "relu_backward: grad_output ",
-            grad_output.shape(), " and output ", output.shape(), " differ in shape");
+  NST_CHECK(grad_output.shape() == output.shape(), shape_error, 130, "relu_backward: grad_output ", grad_output.shape(),
+            " and output ", output.shape(), " differ in shape");
   tensor<T> grad_input(output.shape());
-  parallel_for(0, output.size(), [&](index_t first, index_t last) {
-    for (index_t i = first; i < last; ++i) grad_input[i] = output[i] > T(0) ? grad_output[i] : T(0);
-  }, detail::elementwise_chunk);
+  parallel_for(
+      0, output.size(),
+      [&](index_t first, index_t last) {
+        for (index_t i = first; i < last; ++i) grad_input[i] = output[i] > T(0) ? grad_output[i] : T(0);
+      },
+      detail::elementwise_chunk);
   return grad_input;
 }
 

@@ -40,18 +40,18 @@ struct conv2d_params {
 inline shape conv2d_output_shape(const shape& input, const shape& weight, const conv2d_params& p) {
   NST_CHECK(p.stride >= 1, value_error, 250, "conv2d: stride must be at least 1, got ", p.stride);
   NST_CHECK(p.padding >= 0, value_error, 251, "conv2d: padding must not be negative, got ", p.padding);
-  NST_CHECK(input.rank() == 4, shape_error, 110, "conv2d: input must be [N,C,H,W], got ", input, " (weight ",
-            weight, ")");
-  NST_CHECK(weight.rank() == 4, shape_error, 111, "conv2d: weight must be [O,C,KH,KW], got ", weight, " (input ",
-            input, ")");
+  NST_CHECK(input.rank() == 4, shape_error, 110, "conv2d: input must be [N,C,H,W], got ", input, " (weight ", weight,
+            ")");
+  NST_CHECK(weight.rank() == 4, shape_error, 111, "conv2d: weight must be [O,C,KH,KW], got ", weight, " (input ", input,
+            ")");
   NST_CHECK(input.numel() > 0 && weight.numel() > 0, shape_error, 112, "conv2d: empty tensor (input ", input,
             ", weight ", weight, ")");
   NST_CHECK(input[1] == weight[1], shape_error, 113, "conv2d: input has ", input[1],
             " channels but the weight expects ", weight[1], " (input ", input, ", weight ", weight, ")");
   const index_t padded_h = input[2] + 2 * p.padding, padded_w = input[3] + 2 * p.padding;
   NST_CHECK(weight[2] <= padded_h && weight[3] <= padded_w, shape_error, 114, "conv2d: kernel ", weight[2], "x",
-            weight[3], " is larger than the padded input ", padded_h, "x", padded_w, " (input ", input,
-            ", weight ", weight, ", padding ", p.padding, ")");
+            weight[3], " is larger than the padded input ", padded_h, "x", padded_w, " (input ", input, ", weight ",
+            weight, ", padding ", p.padding, ")");
   return shape{input[0], weight[0], (padded_h - weight[2]) / p.stride + 1, (padded_w - weight[3]) / p.stride + 1};
 }
 
@@ -72,31 +72,42 @@ struct conv_geometry {
   index_t kernel_taps() const { return kernel_height * kernel_width; }
   index_t patch_size() const { return in_channels * kernel_taps(); }  // one column of im2col
   patch_layout patches() const {
-    return {in_channels, in_height, in_width, out_width, stride,
+    return {in_channels,
+            in_height,
+            in_width,
+            out_width,
+            stride,
             tap_runs(kernel_height, in_height, out_height, stride, padding),
             tap_runs(kernel_width, in_width, out_width, stride, padding)};
   }
 
  private:
   conv_geometry(const shape& input, const shape& weight, const conv2d_params& p, const shape& output)
-      : batch(input[0]), in_channels(input[1]), in_height(input[2]), in_width(input[3]),
-        out_channels(weight[0]), kernel_height(weight[2]), kernel_width(weight[3]),
-        out_height(output[2]), out_width(output[3]), stride(p.stride), padding(p.padding) {}
+      : batch(input[0]),
+        in_channels(input[1]),
+        in_height(input[2]),
+        in_width(input[3]),
+        out_channels(weight[0]),
+        kernel_height(weight[2]),
+        kernel_width(weight[3]),
+        out_height(output[2]),
+        out_width(output[3]),
+        stride(p.stride),
+        padding(p.padding) {}
 };
 
 template <class T>
 void check_conv_bias(const tensor<T>& bias, const shape& weight) {
-  NST_CHECK(bias.empty() || (bias.rank() == 1 && bias.dim(0) == weight[0]), shape_error, 115,
-            "conv2d: bias must be [", weight[0], "] (one value per output channel) or empty, got ", bias.shape(),
-            " (weight ", weight, ")");
+  NST_CHECK(bias.empty() || (bias.rank() == 1 && bias.dim(0) == weight[0]), shape_error, 115, "conv2d: bias must be [",
+            weight[0], "] (one value per output channel) or empty, got ", bias.shape(), " (weight ", weight, ")");
 }
 
 template <class T>
 void check_conv_grad_output(const tensor<T>& grad_output, const conv_geometry& g, const char* function) {
-  NST_CHECK(grad_output.shape() == g.output_shape(), shape_error, 116, function, ": grad_output ",
-            grad_output.shape(), " does not match the convolution output ", g.output_shape(), " (input ",
-            g.input_shape(), ", weight [", g.out_channels, ",", g.in_channels, ",", g.kernel_height, ",",
-            g.kernel_width, "], stride ", g.stride, ", padding ", g.padding, ")");
+  NST_CHECK(grad_output.shape() == g.output_shape(), shape_error, 116, function, ": grad_output ", grad_output.shape(),
+            " does not match the convolution output ", g.output_shape(), " (input ", g.input_shape(), ", weight [",
+            g.out_channels, ",", g.in_channels, ",", g.kernel_height, ",", g.kernel_width, "], stride ", g.stride,
+            ", padding ", g.padding, ")");
 }
 
 // Pixels per im2col tile: the column buffer (patch_rows x tile) holds about 64K values, inside
@@ -145,18 +156,19 @@ tensor<T> conv2d(const tensor<T>& input, const tensor<T>& weight, const tensor<T
   const detail::patch_layout patches = g.patches();
   const const_matrix_map w(weight.data(), g.out_channels, g.patch_size());
   tensor<T> output(g.output_shape());
-  detail::for_each_output_tile<T>(g, detail::tiled_groups(g), [&](index_t, index_t n, index_t first, index_t last, T* buffer) {
-    detail::im2col_tile(patches, input.data() + n * g.in_channels * g.in_pixels(), first, last, buffer);
-    const const_matrix_map col(buffer, g.patch_size(), last - first);
-    auto out = matrix_map(output.data() + n * g.out_channels * g.out_pixels(), g.out_channels, g.out_pixels())
-                   .middleCols(first, last - first);
-    if (bias.empty()) {
-      out.noalias() = w * col;
-    } else {
-      out.colwise() = bias.vector();
-      out.noalias() += w * col;
-    }
-  });
+  detail::for_each_output_tile<T>(
+      g, detail::tiled_groups(g), [&](index_t, index_t n, index_t first, index_t last, T* buffer) {
+        detail::im2col_tile(patches, input.data() + n * g.in_channels * g.in_pixels(), first, last, buffer);
+        const const_matrix_map col(buffer, g.patch_size(), last - first);
+        auto out = matrix_map(output.data() + n * g.out_channels * g.out_pixels(), g.out_channels, g.out_pixels())
+                       .middleCols(first, last - first);
+        if (bias.empty()) {
+          out.noalias() = w * col;
+        } else {
+          out.colwise() = bias.vector();
+          out.noalias() += w * col;
+        }
+      });
   return output;
 }
 
@@ -182,22 +194,23 @@ tensor<T> conv2d_backward_input(const tensor<T>& grad_output, const tensor<T>& w
   tensor<T> grad_input(input_shape);
   for (index_t parity = 0; parity < 2; ++parity) {
     const index_t bands_of_parity = (bands + 1 - parity) / 2;  // bands parity, parity + 2, ...
-    detail::for_each_group(g.batch * bands_of_parity, groups, [&](index_t group, index_t first_task, index_t last_task) {
-      T* buffer = buffers[static_cast<std::size_t>(group)].data();
-      for (index_t t = first_task; t < last_task; ++t) {
-        const index_t n = t / bands_of_parity, band = parity + 2 * (t % bands_of_parity);
-        const index_t band_end = std::min(g.out_height, (band + 1) * band_rows) * g.out_width;
-        const auto dout = const_matrix_map(grad_output.data() + n * g.out_channels * g.out_pixels(), g.out_channels,
-                                           g.out_pixels());
-        for (index_t first = band * band_rows * g.out_width; first < band_end; first += tile) {
-          const index_t last = std::min(band_end, first + tile);
-          matrix_map(buffer, g.patch_size(), last - first).noalias() =
-              w.transpose() * dout.middleCols(first, last - first);
-          detail::col2im_tile_add(patches, static_cast<const T*>(buffer), first, last,
-                                  grad_input.data() + n * g.in_channels * g.in_pixels());
-        }
-      }
-    });
+    detail::for_each_group(
+        g.batch * bands_of_parity, groups, [&](index_t group, index_t first_task, index_t last_task) {
+          T* buffer = buffers[static_cast<std::size_t>(group)].data();
+          for (index_t t = first_task; t < last_task; ++t) {
+            const index_t n = t / bands_of_parity, band = parity + 2 * (t % bands_of_parity);
+            const index_t band_end = std::min(g.out_height, (band + 1) * band_rows) * g.out_width;
+            const auto dout = const_matrix_map(grad_output.data() + n * g.out_channels * g.out_pixels(), g.out_channels,
+                                               g.out_pixels());
+            for (index_t first = band * band_rows * g.out_width; first < band_end; first += tile) {
+              const index_t last = std::min(band_end, first + tile);
+              matrix_map(buffer, g.patch_size(), last - first).noalias() =
+                  w.transpose() * dout.middleCols(first, last - first);
+              detail::col2im_tile_add(patches, static_cast<const T*>(buffer), first, last,
+                                      grad_input.data() + n * g.in_channels * g.in_pixels());
+            }
+          }
+        });
   }
   return grad_input;
 }
@@ -218,9 +231,9 @@ tensor<T> conv2d_backward_weight(const tensor<T>& grad_output, const tensor<T>& 
   detail::for_each_output_tile<T>(g, groups, [&](index_t group, index_t n, index_t first, index_t last, T* buffer) {
     detail::im2col_tile(patches, input.data() + n * g.in_channels * g.in_pixels(), first, last, buffer);
     const const_matrix_map col(buffer, g.patch_size(), last - first);
-    const auto dout = const_matrix_map(grad_output.data() + n * g.out_channels * g.out_pixels(), g.out_channels,
-                                       g.out_pixels())
-                          .middleCols(first, last - first);
+    const auto dout =
+        const_matrix_map(grad_output.data() + n * g.out_channels * g.out_pixels(), g.out_channels, g.out_pixels())
+            .middleCols(first, last - first);
     partial[static_cast<std::size_t>(group)].noalias() += dout * col.transpose();
   });
   tensor<T> grad_weight(weight_shape);

@@ -45,8 +45,8 @@ inline shape pool2d_output_shape(const shape& input, const pool2d_params& p, con
   NST_CHECK(input.numel() > 0, shape_error, 121, function, ": input ", input, " is empty");
   const index_t padded_h = input[2] + 2 * p.padding, padded_w = input[3] + 2 * p.padding;
   NST_CHECK(p.kernel <= padded_h && p.kernel <= padded_w, shape_error, 122, function, ": kernel ", p.kernel,
-            " is larger than the padded input ", padded_h, "x", padded_w, " (input ", input, ", padding ",
-            p.padding, ")");
+            " is larger than the padded input ", padded_h, "x", padded_w, " (input ", input, ", padding ", p.padding,
+            ")");
   return {input[0], input[1], (padded_h - p.kernel) / p.stride + 1, (padded_w - p.kernel) / p.stride + 1};
 }
 
@@ -72,7 +72,8 @@ max_pool2d_result<T> max_pool2d(const tensor<T>& input, const pool2d_params& p =
   const index_t height = input.dim(2), width = input.dim(3), out_h = out_shape[2], out_w = out_shape[3];
   NST_CHECK(height * width <= std::numeric_limits<std::int32_t>::max(), shape_error, 125,
             "max_pool2d: input planes of ", height, "x", width, " are too large for 32-bit argmax indices");
-  max_pool2d_result<T> result{tensor<T>(out_shape), std::vector<std::int32_t>(static_cast<std::size_t>(out_shape.numel()))};
+  max_pool2d_result<T> result{tensor<T>(out_shape),
+                              std::vector<std::int32_t>(static_cast<std::size_t>(out_shape.numel()))};
   parallel_for(0, out_shape[0] * out_shape[1], [&](index_t first, index_t last) {
     for (index_t plane = first; plane < last; ++plane) {
       const T* in = input.data() + plane * height * width;
@@ -110,15 +111,15 @@ tensor<T> max_pool2d_backward(const tensor<T>& grad_output, const std::vector<st
   NST_CHECK(input_shape.rank() == 4 && input_shape.numel() > 0, shape_error, 120,
             "max_pool2d_backward: input shape must be a non-empty [N,C,H,W], got ", input_shape);
   NST_CHECK(grad_output.rank() == 4 && grad_output.dim(0) == input_shape[0] && grad_output.dim(1) == input_shape[1],
-            shape_error, 123, "max_pool2d_backward: grad_output ", grad_output.shape(),
-            " does not pool the input ", input_shape, " (N and C must match)");
+            shape_error, 123, "max_pool2d_backward: grad_output ", grad_output.shape(), " does not pool the input ",
+            input_shape, " (N and C must match)");
   NST_CHECK(static_cast<index_t>(argmax.size()) == grad_output.size(), shape_error, 124,
             "max_pool2d_backward: ", argmax.size(), " argmax indices for grad_output ", grad_output.shape(), " (",
             grad_output.size(), " elements)");
   const index_t plane_size = input_shape[2] * input_shape[3];
   for (std::int32_t a : argmax)
-    NST_CHECK(a >= 0 && a < plane_size, value_error, 255, "max_pool2d_backward: argmax index ", a,
-              " lies outside the ", input_shape[2], "x", input_shape[3], " input plane");
+    NST_CHECK(a >= 0 && a < plane_size, value_error, 255, "max_pool2d_backward: argmax index ", a, " lies outside the ",
+              input_shape[2], "x", input_shape[3], " input plane");
   const index_t out_plane = grad_output.dim(2) * grad_output.dim(3);
   tensor<T> grad_input(input_shape);
   parallel_for(0, input_shape[0] * input_shape[1], [&](index_t first, index_t last) {

@@ -63,9 +63,12 @@ tensor<T> mse_backward(const tensor<T>& a, const tensor<T>& b, T grad) {
   detail::check_mse_operands(a, b, "mse_backward");
   const T factor = static_cast<T>(2.0 * static_cast<double>(grad) / static_cast<double>(a.size()));
   tensor<T> grad_a(a.shape());
-  parallel_for(0, a.size(), [&](index_t first, index_t last) {
-    for (index_t i = first; i < last; ++i) grad_a[i] = factor * (a[i] - b[i]);
-  }, detail::elementwise_chunk);
+  parallel_for(
+      0, a.size(),
+      [&](index_t first, index_t last) {
+        for (index_t i = first; i < last; ++i) grad_a[i] = factor * (a[i] - b[i]);
+      },
+      detail::elementwise_chunk);
   return grad_a;
 }
 
@@ -73,25 +76,28 @@ template <class T>
 T total_variation(const tensor<T>& x) {
   detail::check_total_variation_input(x, "total_variation");
   const index_t height = x.dim(2), width = x.dim(3);
-  const double total = detail::parallel_sum(x.dim(0) * x.dim(1), [&](index_t first, index_t last) {
-    double s = 0;
-    for (index_t plane = first; plane < last; ++plane) {
-      const T* p = x.data() + plane * height * width;
-      for (index_t h = 0; h < height; ++h)
-        for (index_t w = 0; w < width; ++w) {
-          const double v = static_cast<double>(p[h * width + w]);
-          if (w + 1 < width) {
-            const double right = static_cast<double>(p[h * width + w + 1]) - v;
-            s += right * right;
-          }
-          if (h + 1 < height) {
-            const double down = static_cast<double>(p[(h + 1) * width + w]) - v;
-            s += down * down;
-          }
+  const double total = detail::parallel_sum(
+      x.dim(0) * x.dim(1),
+      [&](index_t first, index_t last) {
+        double s = 0;
+        for (index_t plane = first; plane < last; ++plane) {
+          const T* p = x.data() + plane * height * width;
+          for (index_t h = 0; h < height; ++h)
+            for (index_t w = 0; w < width; ++w) {
+              const double v = static_cast<double>(p[h * width + w]);
+              if (w + 1 < width) {
+                const double right = static_cast<double>(p[h * width + w + 1]) - v;
+                s += right * right;
+              }
+              if (h + 1 < height) {
+                const double down = static_cast<double>(p[(h + 1) * width + w]) - v;
+                s += down * down;
+              }
+            }
         }
-    }
-    return s;
-  }, 1);
+        return s;
+      },
+      1);
   return static_cast<T>(total);
 }
 

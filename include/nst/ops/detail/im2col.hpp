@@ -30,8 +30,7 @@ struct tap_run {
   index_t first_output, first_input, count;
 };
 
-inline std::vector<tap_run> tap_runs(index_t taps, index_t in_size, index_t out_size, index_t stride,
-                                     index_t padding) {
+inline std::vector<tap_run> tap_runs(index_t taps, index_t in_size, index_t out_size, index_t stride, index_t padding) {
   std::vector<tap_run> runs;
   for (index_t k = 0; k < taps; ++k) {
     const index_t lo = std::max<index_t>(0, ceil_div(padding - k, stride));
@@ -64,8 +63,8 @@ struct patch_layout {
             const index_t y = p / out_width, x0 = p % out_width;
             const index_t x1 = std::min(out_width, x0 + (last - p));
             const bool inside = y >= rows.first_output && y < rows.first_output + rows.count;
-            T* input_row = inside ? input + (c * height + rows.first_input + (y - rows.first_output) * stride) * width
-                                  : nullptr;
+            T* input_row =
+                inside ? input + (c * height + rows.first_input + (y - rows.first_output) * stride) * width : nullptr;
             visit(row * width_of_tile + (p - first), x0, x1, input_row, cols);
             p += x1 - x0;
           }
@@ -84,8 +83,7 @@ inline std::pair<index_t, index_t> linked_part(index_t x0, index_t x1, const tap
 // [first, last) of one batch item, `input` its channels x height x width values.
 template <class T>
 void im2col_tile(const patch_layout& layout, const T* input, index_t first, index_t last, T* col) {
-  layout.for_each_segment(input, first, last,
-                          [&](index_t offset, index_t x0, index_t x1, const T* input_row, const tap_run& run) {
+  auto gather = [&](index_t offset, index_t x0, index_t x1, const T* input_row, const tap_run& run) {
     T* dst = col + offset;
     if (input_row == nullptr) {
       std::fill(dst, dst + (x1 - x0), T(0));
@@ -102,21 +100,22 @@ void im2col_tile(const patch_layout& layout, const T* input, index_t first, inde
       }
     }
     std::fill(dst + (hi - x0), dst + (x1 - x0), T(0));
-  });
+  };
+  layout.for_each_segment(input, first, last, gather);
 }
 
 // The adjoint of im2col_tile: adds every entry of `col` onto the input element it would have been
 // gathered from (entries of the padding are dropped).
 template <class T>
 void col2im_tile_add(const patch_layout& layout, const T* col, index_t first, index_t last, T* input) {
-  layout.for_each_segment(input, first, last,
-                          [&](index_t offset, index_t x0, index_t x1, T* input_row, const tap_run& run) {
+  auto scatter_add = [&](index_t offset, index_t x0, index_t x1, T* input_row, const tap_run& run) {
     const auto [lo, hi] = linked_part(x0, x1, run);
     if (input_row == nullptr || hi <= lo) return;
     const T* src = col + offset + (lo - x0);
     T* dst = input_row + run.first_input + (lo - run.first_output) * layout.stride;
     for (index_t x = lo; x < hi; ++x, dst += layout.stride) *dst += *src++;
-  });
+  };
+  layout.for_each_segment(input, first, last, scatter_add);
 }
 
 }  // namespace detail
