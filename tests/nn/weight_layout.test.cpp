@@ -72,11 +72,19 @@ TEST_CASE("weight_layout: features.N names are told apart by the file's hash", "
     CHECK(id.known_file.find("vgg19-d01eb7cb.pth") != std::string::npos);
   }
   SECTION("torchvision's own file") {
-    const auto id = nst::identify_vgg19_weights(torchvision_names(), {}, std::nullopt,
-                                                fake_hash{"dcbb9e9d" + std::string(56, '1'), &calls});
+    const auto id = nst::identify_vgg19_weights(
+        torchvision_names(), {}, std::nullopt,
+        fake_hash{"dcbb9e9dad569fff7a846263a77324fc34978fea2bfb039c012d710e1776ae44", &calls});
     CHECK(id.layout == nst::weight_layout::torchvision);
     CHECK(id.input == nst::preprocessing::torch);
     CHECK(id.input_source == nst::preprocessing_source::hash);
+    CHECK(id.known_file.find("vgg19-dcbb9e9d.pth") != std::string::npos);
+  }
+  SECTION("a full digest is matched exactly, not by its prefix") {
+    const auto id = nst::identify_vgg19_weights(torchvision_names(), {}, std::nullopt,
+                                                fake_hash{"dcbb9e9d" + std::string(56, '1'), &calls});
+    CHECK(id.input_source == nst::preprocessing_source::layout);
+    CHECK(id.known_file.empty());
   }
   SECTION("an unknown file is assumed torchvision") {
     const auto id = nst::identify_vgg19_weights(torchvision_names(), {}, std::nullopt,
@@ -151,8 +159,12 @@ TEST_CASE("weight_layout: the known-file table agrees with weights/README.md", "
   const std::string readme = text.str();
   for (const auto& file : nst::known_vgg19_files()) {
     INFO(file.file_name);
-    CHECK(std::string(file.file_name).find(file.sha256_prefix) != std::string::npos);
+    const std::string digest = file.sha256;
+    // The name carries the digest's first 8 hex digits; the README lists the name and the digest
+    // (or, where only the prefix is known, the prefix).
+    CHECK(std::string(file.file_name).find(digest.substr(0, 8)) != std::string::npos);
     CHECK(readme.find(file.file_name) != std::string::npos);
-    CHECK(nst::find_known_vgg19_file(std::string(file.sha256_prefix) + std::string(56, '0')) == &file);
+    CHECK(readme.find(digest) != std::string::npos);
+    CHECK(nst::find_known_vgg19_file(digest + std::string(64 - digest.size(), '0')) == &file);
   }
 }

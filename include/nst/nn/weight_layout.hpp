@@ -44,13 +44,13 @@ inline const char* to_string(weight_layout layout) {
   return "?";
 }
 
-// Published VGG19 files recognised by SHA-256. torchvision-style file names carry the first 8 hex
-// digits of the file's SHA-256 (torch.hub checks only that prefix), so the published names fix
-// these prefixes; they are matched as prefixes of the computed hash. Keep in step with
-// weights/README.md.
+// Published VGG19 files recognised by SHA-256: the one table, in step with weights/README.md.
+// torchvision-style file names carry the first 8 hex digits of the file's SHA-256 (torch.hub
+// checks only that prefix). Where a full digest is known it is given and must match exactly;
+// for neural-style-pt's file only the prefix from its name is known, so it is matched as a prefix.
 struct known_vgg19_file {
   const char* file_name;
-  const char* sha256_prefix;
+  const char* sha256;  // full lower-case hex digest, or its leading digits when only those are known
   const char* origin;
   weight_layout layout;
   preprocessing input;
@@ -58,19 +58,19 @@ struct known_vgg19_file {
 
 inline const std::vector<known_vgg19_file>& known_vgg19_files() {
   static const std::vector<known_vgg19_file> files = {
-      {"vgg19-dcbb9e9d.pth", "dcbb9e9d", "torchvision ImageNet VGG19", weight_layout::torchvision,
-       preprocessing::torch},
+      {"vgg19-dcbb9e9d.pth", "dcbb9e9dad569fff7a846263a77324fc34978fea2bfb039c012d710e1776ae44",
+       "torchvision ImageNet VGG19", weight_layout::torchvision, preprocessing::torch},
       {"vgg19-d01eb7cb.pth", "d01eb7cb", "neural-style-pt's conversion of the Caffe VGG19",
        weight_layout::neural_style_pt, preprocessing::caffe},
   };
   return files;
 }
 
-// The known file whose hash prefix matches `sha256` (lower-case hex), or nullptr.
+// The known file whose digest (or digest prefix) `sha256` (lower-case hex) matches, or nullptr.
 inline const known_vgg19_file* find_known_vgg19_file(const std::string& sha256) {
   for (const known_vgg19_file& file : known_vgg19_files()) {
-    const std::string prefix = file.sha256_prefix;
-    if (sha256.size() >= prefix.size() && sha256.compare(0, prefix.size(), prefix) == 0) return &file;
+    const std::string known = file.sha256;
+    if (sha256.size() >= known.size() && sha256.compare(0, known.size(), known) == 0) return &file;
   }
   return nullptr;
 }
