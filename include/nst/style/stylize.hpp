@@ -223,6 +223,8 @@ tensor<T> stylize(const vgg19<T>& net, const tensor<T>& content, const std::vect
       lbfgs policy;
       policy.history = options.lbfgs_history;
       policy.search = options.lbfgs_line_search;
+      policy.tolerance_grad = -1;  // as neural-style: run all iterations unless relative_tolerance says stop
+      policy.tolerance_change = -1;
       if (options.learning_rate > 0) policy.learning_rate = options.learning_rate;
       minimize(objective, x, policy, stop, report);
     }
