@@ -2,5 +2,6 @@
 #pragma once
 
 #include "core/error.hpp"
+#include "core/limits.hpp"
 #include "core/parallel.hpp"
 #include "core/tensor.hpp"

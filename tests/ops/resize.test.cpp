@@ -44,5 +44,7 @@ TEST_CASE("resize_to_longer_side keeps the aspect ratio and validates", "[ops][r
   auto unchanged = nst::resize_to_longer_side(img, 1024);
   CHECK(std::equal(unchanged.begin(), unchanged.end(), img.begin()));
   CHECK_THROWS_AS(nst::resize(img, 0, 5), nst::value_error);
+  CHECK_THROWS_WITH(nst::resize(img, 70000, 5), Catch::Contains("65535 per side"));
+  CHECK_THROWS_AS(nst::resize(img, 40000, 40000), nst::value_error);  // refused before allocating
   CHECK_THROWS_AS(nst::resize(nst::tensor<float>({3, 4}), 2, 2), nst::shape_error);
 }

@@ -1,19 +1,18 @@
-// nst/io/image.hpp — read, write and resize images through Debian's compiled stb (libstb).
+// nst/io/image.hpp — read and write images through Debian's compiled stb (libstb).
 //
 // Images are tensors [1,3,H,W] of RGB values in [0,1] (8-bit sRGB code values / 255, no gamma
 // decoding, as torchvision's ToTensor gives them):
 //
 //   auto photo = nst::load_image<float>("tubingen.jpg");          // [1,3,768,1024]
-//   auto small = nst::resize_image_to_longer_side(photo, 512);   // [1,3,384,512]
-//   nst::save_image("out.png", small);                            // format from the extension
+//   nst::save_image("out.png", photo);                            // format from the extension
 //
 // load_image reads what stb reads (PNG, JPEG, BMP, TGA, GIF, PSD, HDR, PNM); grey images get
 // three equal channels and an alpha channel is dropped. It reads the header first and refuses
 // images larger than max_image_side per side or max_image_pixels in all before allocating.
 // save_image writes .png, .jpg/.jpeg (quality jpeg_quality), .bmp or .tga, clamping to [0,1]
 // and rounding to 8 bits; it writes a temporary file and renames it, so an existing file is
-// replaced whole or not at all. resize_image filters with stb_image_resize (Mitchell when
-// shrinking, Catmull-Rom when enlarging, in float; both may overshoot [0,1] slightly at edges).
+// replaced whole or not at all. The size limits are in core/limits.hpp; resizing is
+// nst::resize (ops/resize.hpp), which needs no image library.
 //
 // Needs libstb: the nst CMake target links it and defines NST_HAVE_STB=1 when it finds it.
 #pragma once
@@ -23,7 +22,6 @@
 #endif
 
 #include <stb_image.h>
-#include <stb_image_resize.h>
 #include <stb_image_write.h>
 
 #include <sys/stat.h>
@@ -42,26 +40,18 @@
 #include <vector>
 
 #include "../core/parallel.hpp"
+#include "../core/limits.hpp"
 #include "../core/tensor.hpp"
 #include "detail/atomic_file.hpp"
 
 namespace nst {
 
-// The largest images nst reads, writes or resizes to: 65535 per side (JPEG's own limit) and
-// 2^28 pixels (256 Mpixel, 3 GiB as RGB float). Larger headers are refused before allocating.
-constexpr index_t max_image_side = 65535;
-constexpr index_t max_image_pixels = index_t(1) << 28;
 constexpr int jpeg_quality = 95;
 
 namespace detail {
 
 template <class T>
 constexpr bool is_image_scalar = std::is_floating_point<T>::value;
-
-inline bool image_size_allowed(index_t height, index_t width) {
-  return height >= 1 && width >= 1 && height <= max_image_side && width <= max_image_side &&
-         height * width <= max_image_pixels;
-}
 
 // The extension of `path` after its last dot, lower-cased ("" if none).
 inline std::string lowercase_extension(const std::string& path) {
@@ -115,7 +105,7 @@ tensor<T> load_image(const std::string& path) {
   NST_CHECK(stbi_info_from_file(file.get(), &width, &height, &channels), format_error, 350, "load_image: ", path,
             " is not an image stb can read (stb: ", stbi_failure_reason(),
             "; it reads PNG, JPEG, BMP, TGA, GIF, PSD, HDR, PIC and PNM)");
-  NST_CHECK(detail::image_size_allowed(height, width), format_error, 351, "load_image: ", path, " claims ", width, "x",
+  NST_CHECK(image_size_allowed(height, width), format_error, 351, "load_image: ", path, " claims ", width, "x",
             height, " pixels, more than nst reads (at most ", max_image_side, " per side and ", max_image_pixels,
             " in all)");
 
@@ -144,7 +134,7 @@ void save_image(const std::string& path, const tensor<T>& image) {
   NST_CHECK(image.rank() == 4 && image.dim(0) == 1 && image.dim(1) == 3, value_error, 230,
             "save_image: expected an RGB image of shape [1,3,H,W], got ", image.shape(), " (writing ", path, ")");
   const index_t h = image.dim(2), w = image.dim(3), plane = h * w;
-  NST_CHECK(detail::image_size_allowed(h, w), value_error, 230, "save_image: cannot write a ", w, "x", h,
+  NST_CHECK(image_size_allowed(h, w), value_error, 230, "save_image: cannot write a ", w, "x", h,
             " image (1 to ", max_image_side, " per side, at most ", max_image_pixels, " pixels) to ", path);
   const auto nan = std::find_if(image.begin(), image.end(), [](T v) { return std::isnan(v); });
   if (nan != image.end()) {
@@ -182,56 +172,6 @@ void save_image(const std::string& path, const tensor<T>& image) {
     }
     NST_CHECK(encoded, io_error, 424, "save_image: stb could not encode the ", w, "x", h, " image for ", path);
   });
-}
-
-// Resamples the planes of an [N,C,H,W] tensor (any N and C) to height x width with stb's filters,
-// computed in float. A tensor already of that size is returned as an exact copy.
-template <class T>
-tensor<T> resize_image(const tensor<T>& image, index_t height, index_t width) {
-  static_assert(detail::is_image_scalar<T>, "resize_image: the image must hold float or double");
-  expect_rank(image, 4, "resize_image (image)");
-  NST_CHECK(detail::image_size_allowed(height, width), value_error, 233, "resize_image: cannot resize ",
-            image.shape(), " to ", height, "x", width, " (1 to ", max_image_side, " per side, at most ",
-            max_image_pixels, " pixels)");
-  const index_t in_h = image.dim(2), in_w = image.dim(3);
-  NST_CHECK(detail::image_size_allowed(in_h, in_w), value_error, 233, "resize_image: cannot resize an image of shape ",
-            image.shape(), " (1 to ", max_image_side, " per side, at most ", max_image_pixels, " pixels)");
-  if (in_h == height && in_w == width) return image;
-
-  const index_t planes = image.dim(0) * image.dim(1);
-  tensor<T> out({image.dim(0), image.dim(1), height, width});
-  std::vector<char> failed(static_cast<std::size_t>(planes), 0);
-  parallel_for(0, planes, [&](index_t first, index_t last) {
-    std::vector<float> source(static_cast<std::size_t>(in_h * in_w)), target(static_cast<std::size_t>(height * width));
-    for (index_t p = first; p < last; ++p) {
-      std::transform(image.data() + p * in_h * in_w, image.data() + (p + 1) * in_h * in_w, source.begin(),
-                     [](T v) { return static_cast<float>(v); });
-      const int ok = stbir_resize_float_generic(source.data(), static_cast<int>(in_w), static_cast<int>(in_h), 0,
-                                                target.data(), static_cast<int>(width), static_cast<int>(height), 0, 1,
-                                                STBIR_ALPHA_CHANNEL_NONE, 0, STBIR_EDGE_CLAMP, STBIR_FILTER_DEFAULT,
-                                                STBIR_COLORSPACE_LINEAR, nullptr);
-      failed[static_cast<std::size_t>(p)] = !ok;
-      std::transform(target.begin(), target.end(), out.data() + p * height * width,
-                     [](float v) { return static_cast<T>(v); });
-    }
-  });
-  NST_CHECK(std::find(failed.begin(), failed.end(), 1) == failed.end(), value_error, 234, "resize_image: stb could not resize ",
-            image.shape(), " to ", height, "x", width, " (out of memory?)");
-  return out;
-}
-
-// Resizes an [N,C,H,W] tensor so that its longer side is `size`, keeping the aspect ratio
-// (the shorter side rounded, at least 1). An image already of that size is returned unchanged.
-template <class T>
-tensor<T> resize_image_to_longer_side(const tensor<T>& image, index_t size) {
-  expect_rank(image, 4, "resize_image_to_longer_side (image)");
-  NST_CHECK(size > 0, value_error, 233, "resize_image_to_longer_side: the longer side must be positive, got ", size);
-  const index_t h = image.dim(2), w = image.dim(3);
-  NST_CHECK(h > 0 && w > 0, value_error, 233, "resize_image_to_longer_side: the image ", image.shape(), " is empty");
-  const auto shorter = [size](index_t short_side, index_t long_side) {
-    return std::max<index_t>(1, static_cast<index_t>(std::lround(static_cast<double>(short_side) * size / long_side)));
-  };
-  return h >= w ? resize_image(image, size, shorter(w, h)) : resize_image(image, shorter(h, w), size);
 }
 
 }  // namespace nst

@@ -13,6 +13,7 @@
 #include <cmath>
 #include <vector>
 
+#include "../core/limits.hpp"
 #include "../core/parallel.hpp"
 #include "../core/tensor.hpp"
 
@@ -61,8 +62,8 @@ inline resample_taps linear_taps(index_t in_size, index_t out_size) {
 template <class T>
 tensor<T> resize(const tensor<T>& image, index_t height, index_t width) {
   expect_rank(image, 4, "resize (image)");
-  NST_CHECK(height > 0 && width > 0, value_error, 205, "resize: target size ", height, "x", width,
-            " must be positive");
+  NST_CHECK(image_size_allowed(height, width), value_error, 205, "resize: cannot resize to ", height, "x", width,
+            " (1 to ", max_image_side, " per side, at most ", max_image_pixels, " pixels; see core/limits.hpp)");
   NST_CHECK(image.dim(2) > 0 && image.dim(3) > 0, shape_error, 107, "resize: the image ", image.shape(), " is empty");
   const index_t planes = image.dim(0) * image.dim(1), in_h = image.dim(2), in_w = image.dim(3);
   const auto rows = detail::linear_taps(in_h, height);
