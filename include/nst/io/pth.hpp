@@ -56,6 +56,7 @@ struct pth_tensor {
   shape dims;
   std::vector<std::int64_t> strides;
   std::int64_t span = 0;  // elements from the first to the last one the view touches
+  bool row_major = false;  // strides of a contiguous C-order tensor: the span is the tensor
 };
 
 // Where a root storage's bytes lie in the file.
@@ -175,6 +176,12 @@ inline pth_tensor parse_tensor(const std::string& name, const pickle_value& valu
             " has more elements than its storage '", t.storage.key, "' (", t.storage.size,
             "); expanded (stride-0) views are not supported");
   t.span = last - t.offset + 1;
+  std::int64_t row_major_stride = 1;
+  t.row_major = true;
+  for (std::size_t k = sizes.size(); k-- > 0;) {
+    if (sizes[k] != 1 && t.strides[k] != row_major_stride) t.row_major = false;
+    row_major_stride *= sizes[k];
+  }
   return t;
 }
 
@@ -339,11 +346,17 @@ tensor<T> read_pth_tensor(input_file& file, const pth_contents& contents, const 
             format_error, 337, where, ": storage '", t.storage.key, "' holds ", bytes.size,
             " bytes but tensor '", t.name, "' declares it as ", t.storage.numel, " elements of ",
             t.storage.type);
-  std::vector<T> span(static_cast<std::size_t>(t.span));
   const std::uint64_t first = static_cast<std::uint64_t>(t.storage.base + t.offset);
-  read_converted(file, bytes.offset + first * element_size, t.storage.type,
-                 static_cast<std::uint64_t>(t.span), span.data(), "tensor '" + t.name + "'");
+  const std::string what = "tensor '" + t.name + "'";
   bytes_read += static_cast<std::uint64_t>(t.span) * element_size;
+  if (t.row_major) {  // the usual case: read straight into the tensor
+    read_converted(file, bytes.offset + first * element_size, t.storage.type, static_cast<std::uint64_t>(t.span),
+                   out.data(), what);
+    return out;
+  }
+  std::vector<T> span(static_cast<std::size_t>(t.span));
+  read_converted(file, bytes.offset + first * element_size, t.storage.type, static_cast<std::uint64_t>(t.span),
+                 span.data(), what);
   // Walk the view's indices like an odometer, moving through the span by the strides.
   const int rank = t.dims.rank();
   std::vector<index_t> index(static_cast<std::size_t>(rank), 0);
