@@ -1,0 +1,371 @@
+// nst_bench — how fast nst runs VGG19 and one style-transfer iteration, and in how much memory.
+//
+// Cases (each at every size and thread count asked for):
+//   convX_Y.forward     one VGG19 convolution (with bias) at the size it has inside the network
+//                       for an SxS image (S >> (block - 1)), as vgg19::features runs it
+//   convX_Y.input_grad  the gradient of that convolution with respect to its input
+//   vgg19.fwd_bwd       VGG19 on the tape up to relu5_1, backward of sum(relu5_1) to the image
+//   style.iteration     what stylize's objective does once: VGG19 up to relu5_1 on the tape,
+//                       content loss at relu4_2, style loss at relu1_1..relu5_1, TV loss,
+//                       backward to the image (neural-style's weights 5, 100, 1e-3)
+// The weights are random (Kaiming-uniform, so activations neither explode nor become denormal)
+// with the full VGG19 shapes; values do not change the time.
+//
+// Every case runs in its own child process (fork), so its peak resident memory (VmHWM from
+// /proc/self/status, read by the child at the end) is its own: the parent never computes
+// anything. The child runs the case once untimed (warm-up), then up to --reps times, stopping
+// early once --budget seconds are spent, and reports the fastest run.
+//
+// Output: one JSON line per case as it finishes, then a table.
+//
+//   nst_bench [--sizes 256,512] [--threads 1,2] [--large] [--reps 3] [--budget 3]
+//             [--cases layers,network,iteration] [--filter TEXT]
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <iostream>
+#include <limits>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <nst/nst.hpp>
+
+namespace {
+
+using nst::index_t;
+using nst::tensor;
+
+struct options {
+  std::vector<int> sizes = {256, 512};
+  std::vector<int> threads = {1, 2};
+  std::vector<std::string> groups = {"layers", "network", "iteration"};
+  std::string filter;
+  int reps = 3;
+  double budget_seconds = 3.0;
+};
+
+struct bench_case {
+  std::string name;   // "conv3_1.forward", "vgg19.fwd_bwd", "style.iteration"
+  int conv = -1;      // the convolution for the layer cases
+  int size = 0;       // the image side S
+  int threads = 1;
+};
+
+struct result {
+  double seconds = 0;  // the fastest timed run
+  int runs = 0;        // timed runs
+  double peak_rss_mb = 0;
+};
+
+// ---- random inputs and weights ----
+
+struct random_source {
+  std::uint64_t state;
+  explicit random_source(std::uint64_t seed) : state(seed * 0x9E3779B97F4A7C15ull + 1) {}
+  double uniform() {  // splitmix64 -> [-1, 1)
+    state += 0x9E3779B97F4A7C15ull;
+    std::uint64_t z = state;
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    z ^= z >> 31;
+    return static_cast<double>(z >> 11) / 4503599627370496.0 - 1.0;
+  }
+};
+
+tensor<float> random_tensor(const nst::shape& s, double scale, std::uint64_t seed) {
+  tensor<float> t(s);
+  random_source random(seed);
+  for (float& v : t) v = static_cast<float>(scale * random.uniform());
+  return t;
+}
+
+// Output and input channels of VGG19 convolution `conv` (0..15).
+std::pair<index_t, index_t> conv_channels(int conv) {
+  static const index_t widths[] = {64, 128, 256, 512, 512};
+  const int block = nst::vgg19_layers()[nst::vgg19_conv_layer_index(conv)].block;
+  const bool first_of_block = conv == 0 || nst::vgg19_layers()[nst::vgg19_conv_layer_index(conv - 1)].block != block;
+  const index_t out = widths[block - 1];
+  const index_t in = conv == 0 ? 3 : first_of_block ? widths[block - 2] : out;
+  return {out, in};
+}
+
+int conv_block(int conv) { return nst::vgg19_layers()[nst::vgg19_conv_layer_index(conv)].block; }
+
+// Kaiming-uniform weights (variance 2 / fan_in) and small biases for convolution `conv`.
+tensor<float> random_weight(int conv) {
+  const auto [out, in] = conv_channels(conv);
+  return random_tensor({out, in, 3, 3}, std::sqrt(6.0 / static_cast<double>(in * 9)), 100 + conv);
+}
+tensor<float> random_bias(int conv) { return random_tensor({conv_channels(conv).first}, 0.01, 200 + conv); }
+
+// A VGG19 with random weights for convolutions 0..conv_count-1, under torchvision's names.
+nst::vgg19<float> random_vgg19(int conv_count) {
+  nst::weight_file<float> file;
+  file.format = "random";
+  const auto& layers = nst::vgg19_layers();
+  for (std::size_t i = 0; i < layers.size(); ++i) {
+    if (layers[i].kind != nst::vgg19_layer_kind::conv || layers[i].last_conv >= conv_count) continue;
+    const std::string key = "features." + std::to_string(i);
+    file.names.push_back(key + ".weight");
+    file.tensors[key + ".weight"] = random_weight(layers[i].last_conv);
+    file.names.push_back(key + ".bias");
+    file.tensors[key + ".bias"] = random_bias(layers[i].last_conv);
+  }
+  return nst::vgg19<float>(std::move(file));
+}
+
+// ---- the cases ----
+
+const std::vector<std::string> style_layers = {"relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"};
+const int convs_to_relu5_1 = 13;  // conv1_1 .. conv5_1
+
+template <class Run>
+result time_runs(Run&& run, const options& o) {
+  using clock = std::chrono::steady_clock;
+  run();  // warm-up: first-touch page faults, allocator growth
+  result r;
+  r.seconds = std::numeric_limits<double>::infinity();
+  double spent = 0;
+  for (int i = 0; i < o.reps && (i == 0 || spent < o.budget_seconds); ++i) {
+    const auto start = clock::now();
+    run();
+    const double seconds = std::chrono::duration<double>(clock::now() - start).count();
+    r.seconds = std::min(r.seconds, seconds);
+    spent += seconds;
+    ++r.runs;
+  }
+  return r;
+}
+
+result run_layer_case(const bench_case& c, bool input_grad, const options& o) {
+  const auto [out, in] = conv_channels(c.conv);
+  const index_t side = c.size >> (conv_block(c.conv) - 1);
+  const tensor<float> weight = random_weight(c.conv), bias = random_bias(c.conv);
+  const nst::conv2d_params same{1, 1};
+  if (!input_grad) {
+    const tensor<float> x = random_tensor({1, in, side, side}, 1.0, 1);
+    tensor<float> y;
+    return time_runs([&] { y = nst::conv2d(x, weight, bias, same); }, o);
+  }
+  const tensor<float> dy = random_tensor({1, out, side, side}, 1.0, 2);
+  const nst::shape input_shape{1, in, side, side};
+  tensor<float> dx;
+  return time_runs([&] { dx = nst::conv2d_backward_input(dy, weight, input_shape, same); }, o);
+}
+
+result run_network_case(const bench_case& c, const options& o) {
+  const nst::vgg19<float> net = random_vgg19(convs_to_relu5_1);
+  const tensor<float> image = random_tensor({1, 3, c.size, c.size}, 1.0, 3);
+  nst::tape<float> tp;
+  tensor<float> gradient;
+  return time_runs(
+      [&] {
+        tp.clear();
+        const nst::var<float> x = tp.variable(image);
+        auto features = net.features(tp, x, {"relu5_1"});
+        tp.backward(nst::ad::sum(features["relu5_1"]));
+        gradient = x.grad();
+      },
+      o);
+}
+
+// The objective of nst::stylize (style/stylize.hpp), with random content and style images.
+result run_iteration_case(const bench_case& c, const options& o) {
+  const nst::vgg19<float> net = random_vgg19(convs_to_relu5_1);
+  nst::content_loss<float> content_term(5.0f, {"relu4_2"});
+  nst::style_loss<float> style_term(100.0f, style_layers);
+  content_term.set_targets(net.features(random_tensor({1, 3, c.size, c.size}, 1.0, 4), {"relu4_2"}));
+  style_term.set_targets({net.features(random_tensor({1, 3, c.size, c.size}, 1.0, 5), style_layers)});
+  const auto objective_terms = content_term + style_term + nst::tv_loss<float>(1e-3f);
+  const std::vector<std::string> layers = objective_terms.layers();
+  const tensor<float> at = random_tensor({1, 3, c.size, c.size}, 1.0, 6);
+  nst::tape<float> tp;
+  nst::loss_breakdown parts;
+  tensor<float> gradient;
+  return time_runs(
+      [&] {
+        tp.clear();
+        const nst::var<float> image = tp.variable(at);
+        const nst::feature_vars<float> features = net.features(tp, image, layers);
+        parts.clear();
+        const nst::var<float> total = objective_terms.evaluate(nst::loss_inputs<float>{image, features}, &parts);
+        tp.backward(total);
+        gradient = image.grad();
+      },
+      o);
+}
+
+double peak_rss_mb() {
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  while (std::getline(status, line))
+    if (line.rfind("VmHWM:", 0) == 0) return std::stod(line.substr(6)) / 1024.0;  // kB
+  return 0;
+}
+
+result run_case(const bench_case& c, const options& o) {
+  nst::set_num_threads(c.threads);
+  result r;
+  if (c.conv >= 0) {
+    r = run_layer_case(c, c.name.find("input_grad") != std::string::npos, o);
+  } else if (c.name == "vgg19.fwd_bwd") {
+    r = run_network_case(c, o);
+  } else {
+    r = run_iteration_case(c, o);
+  }
+  r.peak_rss_mb = peak_rss_mb();
+  return r;
+}
+
+// Runs the case in a child process and reads its result back through a pipe.
+bool run_in_child(const bench_case& c, const options& o, result& r) {
+  int fds[2];
+  if (pipe(fds) != 0) return false;
+  std::cout.flush();
+  const pid_t pid = fork();
+  if (pid < 0) return false;
+  if (pid == 0) {
+    close(fds[0]);
+    int status = 0;
+    try {
+      const result child = run_case(c, o);
+      std::ostringstream line;
+      line.precision(9);
+      line << child.seconds << ' ' << child.runs << ' ' << child.peak_rss_mb << '\n';
+      const std::string text = line.str();
+      status = write(fds[1], text.data(), text.size()) == static_cast<ssize_t>(text.size()) ? 0 : 1;
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "nst_bench: %s (size %d): %s\n", c.name.c_str(), c.size, e.what());
+      status = 1;
+    }
+    _exit(status);
+  }
+  close(fds[1]);
+  std::string text;
+  char buffer[256];
+  for (ssize_t n; (n = read(fds[0], buffer, sizeof buffer)) > 0;) text.append(buffer, static_cast<std::size_t>(n));
+  close(fds[0]);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  std::istringstream in(text);
+  return WIFEXITED(status) && WEXITSTATUS(status) == 0 && (in >> r.seconds >> r.runs >> r.peak_rss_mb);
+}
+
+std::vector<bench_case> plan(const options& o) {
+  const auto wanted = [&o](const std::string& group) {
+    return std::find(o.groups.begin(), o.groups.end(), group) != o.groups.end();
+  };
+  std::vector<bench_case> cases;
+  for (int size : o.sizes)
+    for (int threads : o.threads) {
+      if (wanted("layers"))
+        for (int conv = 0; conv < convs_to_relu5_1; ++conv)
+          for (const char* what : {".forward", ".input_grad"})  // conv1_1's too: the image is optimised
+            cases.push_back({nst::vgg19_conv_names()[static_cast<std::size_t>(conv)] + what, conv, size, threads});
+      if (wanted("network")) cases.push_back({"vgg19.fwd_bwd", -1, size, threads});
+      if (wanted("iteration")) cases.push_back({"style.iteration", -1, size, threads});
+    }
+  if (!o.filter.empty())
+    cases.erase(std::remove_if(cases.begin(), cases.end(),
+                               [&o](const bench_case& c) { return c.name.find(o.filter) == std::string::npos; }),
+                cases.end());
+  return cases;
+}
+
+template <class T>
+std::vector<T> parse_list(const std::string& text) {
+  std::vector<T> out;
+  std::istringstream in(text);
+  for (std::string item; std::getline(in, item, ',');) {
+    std::istringstream value(item);
+    T v{};
+    value >> v;
+    out.push_back(v);
+  }
+  return out;
+}
+
+[[noreturn]] void usage(int status) {
+  std::cerr << "usage: nst_bench [--sizes 256,512] [--threads 1,2] [--large] [--reps 3] [--budget 3]\n"
+               "                 [--cases layers,network,iteration] [--filter TEXT]\n"
+               "  --large adds 1024 to the sizes; every case runs in its own process (peak RSS per case);\n"
+               "  the time is the fastest of up to --reps runs after one warm-up, fewer once --budget\n"
+               "  seconds are spent.\n";
+  std::exit(status);
+}
+
+options parse_options(int argc, char** argv) {
+  options o;
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    const auto value = [&]() -> std::string {
+      if (i + 1 >= argc) usage(2);
+      return argv[++i];
+    };
+    if (arg == "--sizes") {
+      o.sizes = parse_list<int>(value());
+    } else if (arg == "--threads") {
+      o.threads = parse_list<int>(value());
+    } else if (arg == "--large") {
+      o.sizes.push_back(1024);
+    } else if (arg == "--reps") {
+      o.reps = std::max(1, std::atoi(value().c_str()));
+    } else if (arg == "--budget") {
+      o.budget_seconds = std::atof(value().c_str());
+    } else if (arg == "--cases") {
+      o.groups = parse_list<std::string>(value());
+    } else if (arg == "--filter") {
+      o.filter = value();
+    } else if (arg == "--help" || arg == "-h") {
+      usage(0);
+    } else {
+      std::cerr << "nst_bench: unknown argument '" << arg << "'\n";
+      usage(2);
+    }
+  }
+  for (int s : o.sizes)
+    if (s < 16 || s > 4096) {
+      std::cerr << "nst_bench: sizes must be in 16..4096 (VGG19 to relu5_1 pools 4 times), got " << s << "\n";
+      std::exit(2);
+    }
+  for (int t : o.threads)
+    if (t < 1) {
+      std::cerr << "nst_bench: thread counts must be positive, got " << t << "\n";
+      std::exit(2);
+    }
+  return o;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const options o = parse_options(argc, argv);
+  std::vector<std::pair<bench_case, result>> done;
+  bool all_ok = true;
+  for (const bench_case& c : plan(o)) {
+    result r;
+    if (!run_in_child(c, o, r)) {
+      std::cerr << "nst_bench: case " << c.name << " (size " << c.size << ", " << c.threads << " threads) failed\n";
+      all_ok = false;
+      continue;
+    }
+    std::printf(
+        "{\"impl\": \"nst\", \"case\": \"%s\", \"size\": %d, \"threads\": %d, \"seconds\": %.6f, \"runs\": %d, "
+        "\"peak_rss_mb\": %.1f}\n",
+        c.name.c_str(), c.size, c.threads, r.seconds, r.runs, r.peak_rss_mb);
+    std::fflush(stdout);
+    done.emplace_back(c, r);
+  }
+  std::printf("\n%-22s %6s %7s %12s %6s %12s\n", "case", "size", "threads", "ms", "runs", "peak RSS MB");
+  for (const auto& [c, r] : done)
+    std::printf("%-22s %6d %7d %12.2f %6d %12.1f\n", c.name.c_str(), c.size, c.threads, r.seconds * 1e3, r.runs,
+                r.peak_rss_mb);
+  return all_ok ? 0 : 1;
+}
