@@ -112,6 +112,9 @@ TEST_CASE("unpickler: malformed programs and exhausted limits are errors", "[io]
   refuses(pickle_proto2("X" + le_bytes(0xFFFFFFF0u, 4)), "format_error.328", "string of 4294967280 bytes");
   refuses(pickle_proto2(op(0x8b) + le_bytes(5000, 4)), "format_error.328", "integer of 5000 bytes");
   refuses(pickle_proto2(std::string(101, '(')), "format_error.328", "nested MARKs");
+  std::string churn;  // creates and drops values: the count is bounded, not just the live ones
+  for (int i = 0; i < (1 << 20) + 1; ++i) churn += "N0";
+  refuses(pickle_proto2(churn + "N"), "format_error.328", "creates more than 1048576 values");
   // 120 lists, each appended into the one below it: depth 120.
   refuses(pickle_proto2(std::string(120, ']') + std::string(119, 'a')), "format_error.328", "deeper than 100");
   // A list put inside itself, and a list modified after being nested: no cycles can form.

@@ -101,7 +101,7 @@ class unpickler {
   static constexpr int max_depth = 100;
   static constexpr std::size_t max_memo = std::size_t{1} << 20;
   static constexpr std::size_t max_stack = std::size_t{1} << 20;
-  static constexpr std::size_t max_values = std::size_t{1} << 22;
+  static constexpr std::size_t max_values = std::size_t{1} << 20;  // about 100 MB of values at most
   static constexpr std::uint64_t max_string = std::uint64_t{1} << 28;
 
   unpickler(byte_reader& in, std::string where) : in_(in), where_(std::move(where)) {}
