@@ -1,0 +1,102 @@
+#include <nst/ops/activation.hpp>
+#include <nst/ops/conv2d.hpp>
+#include <nst/ops/winograd.hpp>
+#include <type_traits>
+#include <vector>
+
+#include "../support/support.hpp"
+
+namespace {
+
+using nst::index_t;
+
+// max |got - want| / max |want|: Winograd's round-off scales with the layer's magnitude, not
+// with each output (an output that cancels to ~0 carries the error of its large terms).
+template <class T>
+double error_of_largest(const nst::tensor<T>& got, const nst::tensor<T>& want) {
+  REQUIRE(got.shape() == want.shape());
+  double largest = 0, worst = 0;
+  for (index_t i = 0; i < want.size(); ++i) {
+    largest = std::max(largest, std::abs(static_cast<double>(want[i])));
+    worst = std::max(worst, std::abs(static_cast<double>(got[i]) - static_cast<double>(want[i])));
+  }
+  return largest > 0 ? worst / largest : worst;
+}
+
+// Measured (inputs and weights uniform in [-1, 1], up to 37 channels): float F(4x4) 1e-6 .. 4.8e-6
+// of the largest output, F(2x2) up to 2.8e-7; double below 1e-15. The bounds leave headroom.
+template <class T, int M>
+double tolerance() {
+  if (!std::is_same<T, float>::value) return 1e-12;
+  return M == 4 ? 3e-5 : 3e-6;
+}
+
+struct shape_case {
+  index_t n, c, h, w, o;
+};
+
+// Odd sizes (partial tiles on both edges), N > 1, channel counts that divide nothing, images
+// smaller than one tile.
+const std::vector<shape_case> cases = {{1, 1, 1, 1, 1},  {2, 3, 7, 10, 5},  {1, 5, 4, 4, 3},
+                                       {3, 2, 2, 9, 4},  {1, 13, 11, 6, 7}, {2, 37, 9, 13, 19}};
+
+template <class T, int M>
+void check_against_reference() {
+  for (const shape_case& s : cases) {
+    INFO("input [" << s.n << "," << s.c << "," << s.h << "," << s.w << "], " << s.o << " outputs, F(" << M << "x" << M
+                   << ")");
+    const auto x = nst_test::random_tensor<T>({s.n, s.c, s.h, s.w}, 1);
+    const auto weight = nst_test::random_tensor<T>({s.o, s.c, 3, 3}, 2);
+    const auto bias = nst_test::random_tensor<T>({s.o}, 3);
+    const nst::winograd_weights<T, M> forward(weight);
+    const auto want = nst::conv2d_reference(x, weight, bias, {1, 1});
+    CHECK(error_of_largest(nst::winograd_conv3x3(x, forward, bias), want) < tolerance<T, M>());
+    CHECK(error_of_largest(nst::winograd_conv3x3(x, forward, bias, true), nst::relu(want)) < tolerance<T, M>());
+
+    const auto dy = nst_test::random_tensor<T>({s.n, s.o, s.h, s.w}, 4);
+    const auto backward = nst::winograd_weights<T, M>::for_input_gradient(weight);
+    CHECK(backward.in_channels() == s.o);
+    CHECK(backward.out_channels() == s.c);
+    CHECK(error_of_largest(nst::winograd_conv3x3(dy, backward),
+                           nst::conv2d_backward_input_reference(dy, weight, x.shape(), {1, 1})) < tolerance<T, M>());
+  }
+}
+
+}  // namespace
+
+TEST_CASE("winograd: F(4x4) and F(2x2) equal the reference convolution and its input gradient",
+          "[ops][winograd]") {
+  check_against_reference<float, 4>();
+  check_against_reference<float, 2>();
+  check_against_reference<double, 4>();
+  check_against_reference<double, 2>();
+}
+
+TEST_CASE("winograd: VGG-sized layers match conv2d at every thread count", "[ops][winograd]") {
+  // Enough tiles for several parallel blocks; conv2d is the im2col + GEMM path.
+  const auto x = nst_test::random_tensor<float>({1, 64, 45, 38}, 5);
+  const auto weight = nst_test::random_tensor<float>({96, 64, 3, 3}, 6, -0.1f, 0.1f);
+  const auto bias = nst_test::random_tensor<float>({96}, 7);
+  const auto want = nst::conv2d(x, weight, bias, {1, 1});
+  const nst::winograd_weights<float> u(weight);
+  const int threads = nst::num_threads();
+  for (int t : {1, 2, 3}) {
+    INFO(t << " threads");
+    nst::set_num_threads(t);
+    CHECK(error_of_largest(nst::winograd_conv3x3(x, u, bias), want) < tolerance<float, 4>());
+  }
+  nst::set_num_threads(threads);
+}
+
+TEST_CASE("winograd: bad shapes are reported with the shapes involved", "[ops][winograd]") {
+  const auto weight = nst_test::random_tensor<float>({4, 3, 3, 3}, 8);
+  const nst::winograd_weights<float> u(weight);
+  CHECK_THROWS_AS(nst::winograd_weights<float>(nst::tensor<float>({4, 3, 5, 5})), nst::shape_error);
+  CHECK_THROWS_AS(nst::winograd_weights<float>(nst::tensor<float>({4, 3, 3})), nst::shape_error);
+  CHECK_THROWS_WITH(nst::winograd_conv3x3(nst::tensor<float>({1, 2, 8, 8}), u),
+                    Catch::Contains("[1,2,8,8]") && Catch::Contains("[4,3,3,3]"));
+  CHECK_THROWS_AS(nst::winograd_conv3x3(nst::tensor<float>({1, 3, 8, 8}), u, nst::tensor<float>({3})),
+                  nst::shape_error);
+  CHECK_THROWS_AS(nst::winograd_conv3x3(nst::tensor<float>({1, 3, 8, 8}), nst::winograd_weights<float>()),
+                  nst::value_error);
+}
