@@ -336,8 +336,7 @@ inline storage_bytes locate_storage(const pth_contents& contents, const std::str
 template <class T>
 tensor<T> read_pth_tensor(input_file& file, const pth_contents& contents, const pth_tensor& t,
                           std::uint64_t& bytes_read) {
-  tensor<T> out(t.dims);
-  if (out.size() == 0) return out;
+  if (t.dims.numel() == 0) return tensor<T>(t.dims);
   const std::string where = file.where();
   const storage_bytes bytes = locate_storage(contents, t.storage.key, where);
   const std::uint64_t element_size = dtype_size(t.storage.type);
@@ -346,6 +345,9 @@ tensor<T> read_pth_tensor(input_file& file, const pth_contents& contents, const 
             format_error, 337, where, ": storage '", t.storage.key, "' holds ", bytes.size,
             " bytes but tensor '", t.name, "' declares it as ", t.storage.numel, " elements of ",
             t.storage.type);
+  // Allocated only now: the storage's bytes are in the file, so the tensor (no larger than its
+  // storage) cannot be larger than the file, whatever sizes the pickle declares.
+  tensor<T> out(t.dims);
   const std::uint64_t first = static_cast<std::uint64_t>(t.storage.base + t.offset);
   const std::string what = "tensor '" + t.name + "'";
   bytes_read += static_cast<std::uint64_t>(t.span) * element_size;
