@@ -57,3 +57,23 @@ TEST_CASE("limits: a safetensors header declaring a 10^12-element tensor is refu
                         Catch::Contains("truncated file?"));
   CHECK_THROWS_AS(nst::inspect_safetensors(path), nst::format_error);
 }
+
+TEST_CASE("limits: a safetensors header of millions of tiny JSON values is refused while parsing",
+          "[fuzz][io][limits]") {
+  // 2 bytes of text per value ("0,") but ~100 bytes of memory each: a 100 MB header once took
+  // 5 GB before its rank was checked. The JSON reader now stops at 2^20 values.
+  scratch_dir dir;
+  std::string zeros = "0";
+  for (int i = 0; i < 1 << 20; ++i) zeros += ",0";
+  const std::string path = dir.write("wide.safetensors",
+                                     safetensors_bytes("{\"w\":{\"dtype\":\"F32\",\"shape\":[" + zeros + "],\"data_offsets\":[0,0]}}", ""));
+  CHECK_THROWS_WITH(nst::load_safetensors<float>(path),
+                    Catch::Contains("format_error.303") && Catch::Contains("more than 1048576 values"));
+  // A header with many tensors well below the bound still loads.
+  std::string header = "{";
+  for (int i = 0; i < 2000; ++i)
+    header += (i ? ",\"t" : "\"t") + std::to_string(i) + "\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[" +
+              std::to_string(4 * i) + "," + std::to_string(4 * i + 4) + "]}";
+  const std::string many = dir.write("many.safetensors", safetensors_bytes(header + "}", std::string(8000, '\0')));
+  CHECK(nst::load_safetensors<float>(many).names.size() == 2000);
+}

@@ -2,8 +2,9 @@
 //
 // It reads exactly what a safetensors header may contain: objects, arrays, strings and
 // non-negative integers (up to 2^64-1). Anything else (floats, negative numbers, true/false/null,
-// duplicate keys, invalid UTF-8, nesting deeper than 16) is a format_error naming the byte offset,
-// so a hostile header cannot slip through a lenient parser. Object members keep their order.
+// duplicate keys, invalid UTF-8, nesting deeper than 16, more than 2^20 values) is a format_error
+// naming the byte offset, so a hostile header cannot slip through a lenient parser nor make it
+// allocate much more than its own size. Object members keep their order.
 //
 //   json_value root = parse_json(R"({"a": {"shape": [2, 3]}})", "load_safetensors: 'x'");
 //   root.find("a")->find("shape")->items[1].integer;   // 3
@@ -79,6 +80,9 @@ inline std::size_t find_invalid_utf8(const std::string& s) {
 class json_parser {
  public:
   static constexpr int max_depth = 16;
+  // Each value costs about 100 bytes in memory for as little as 2 in the text ("0,"): without a
+  // bound a 100 MB header would take 5 GB. 2^20 values are ~100 MB, and ~100,000 tensors' entries.
+  static constexpr std::size_t max_values = std::size_t{1} << 20;
 
   json_parser(const std::string& text, std::string where) : text_(text), where_(std::move(where)) {}
 
@@ -115,6 +119,7 @@ class json_parser {
 
   json_value parse_value(int depth) {
     if (depth >= max_depth) fail(pos_, "nesting deeper than " + std::to_string(max_depth));
+    if (++values_ > max_values) fail(pos_, "more than " + std::to_string(max_values) + " values");
     const char c = peek();
     if (c == '{') return parse_object(depth);
     if (c == '[') return parse_array(depth);
@@ -262,6 +267,7 @@ class json_parser {
   const std::string& text_;
   std::string where_;
   std::size_t pos_ = 0;
+  std::size_t values_ = 0;
 };
 
 // Parses `text`; `where` starts every error message ("load_safetensors: 'x.safetensors'").
