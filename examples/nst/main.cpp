@@ -11,6 +11,7 @@
 
 #include <cstdio>
 #include <exception>
+#include <map>
 #include <new>
 #include <string>
 #include <vector>
@@ -166,7 +167,13 @@ int run_weights(const std::vector<std::string>& args) {
   }
   if (args[2] == "inspect") {
     if (args.size() != 4) throw usage_error("weights inspect takes one FILE");
+    std::map<std::string, std::string> metadata;
+    const auto tensors = nst::inspect_weights(args[3], &metadata);
     std::printf("%s", nst::describe_weights_file(args[3]).c_str());
+    std::printf("tensors:       %zu in the file\n", tensors.size());
+    for (const auto& t : tensors)
+      std::printf("  %-24s %-5s %s\n", t.name.c_str(), nst::dtype_name(t.type), t.dims.str().c_str());
+    for (const auto& [key, value] : metadata) std::printf("metadata:      %s = %s\n", key.c_str(), value.c_str());
     return 0;
   }
   if (args[2] == "convert") {
@@ -180,8 +187,8 @@ int run_weights(const std::vector<std::string>& args) {
     if (!preprocess.empty()) options.input = nst::parse_preprocessing(preprocess);
     const auto net = nst::vgg19<float>::from_file(args[3], options);
     net.save_safetensors(args[4]);
-    std::printf("wrote %s: %zu tensors, preprocessing %s\n", args[4].c_str(), net.available_layers().size(),
-                nst::to_string(net.input_preprocessing()));
+    std::printf("wrote %s: %zu convolutions with conv1_1.weight-style names, preprocessing %s\n", args[4].c_str(),
+                net.describe().loaded_convs.size(), nst::to_string(net.input_preprocessing()));
     return 0;
   }
   throw usage_error("unknown weights command '" + args[2] + "' (inspect, convert)");
