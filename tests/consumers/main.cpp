@@ -1,10 +1,22 @@
 // A program outside nst that uses it like a user would: include the umbrella header, run a
-// convolution and a gradient, print a check value. Shared by both consumer projects.
+// convolution and a gradient, print a check value. Shared by the find_package, add_subdirectory,
+// FetchContent and pkg-config consumers. NST_EXPECTED_VERSION, the CMake project version of the
+// nst build that runs the consumer tests, must equal the version macros of the headers found.
+#include <nst/config.hpp>
 #include <nst/nst.hpp>
 
 #include <cstdio>
+#include <cstring>
 
 int main() {
+  std::printf("%s\n", nst::build_summary().c_str());
+#if defined(NST_EXPECTED_VERSION)
+  if (std::strcmp(NST_EXPECTED_VERSION, NST_VERSION_STRING) != 0) {
+    std::printf("version mismatch: CMake says %s, <nst/version.hpp> says %s\n", NST_EXPECTED_VERSION,
+                NST_VERSION_STRING);
+    return 1;
+  }
+#endif
   nst::tape<double> tp;
   auto x = tp.variable(nst::tensor<double>({1, 1, 4, 4}, 1.0));
   auto w = tp.constant(nst::tensor<double>({2, 1, 3, 3}, 0.5));
