@@ -29,6 +29,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cerrno>
+#include <climits>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -80,6 +81,43 @@ inline void write_to_sink(void* context, void* data, int size) {
   static_cast<byte_sink*>(context)->write(data, static_cast<std::size_t>(size));
 }
 
+// stb_image 2.27 (Debian 12's libstb) builds a JPEG Huffman table from a DHT segment without
+// checking that its 16 code-length counts add up to at most 256 symbols: a hostile file with more
+// writes past the table's arrays (stb 2.28 checks it). This tells whether every DHT segment stb
+// could parse fits, setting `symbols` to the count of one that does not; other files pass. It
+// walks the markers as stb does: a segment is skipped by its length, and any other byte is
+// passed over one at a time (entropy-coded data, padding), so no marker stb could reach is missed.
+inline bool jpeg_huffman_tables_fit(const unsigned char* bytes, std::size_t size, unsigned& symbols) {
+  const auto at = [&](std::size_t i) -> unsigned { return i < size ? bytes[i] : 0u; };  // stb reads 0 past the end
+  if (size < 2 || bytes[0] != 0xFF || bytes[1] != 0xD8) return true;
+  for (std::size_t pos = 2; pos + 1 < size;) {
+    const unsigned marker = bytes[pos + 1];
+    if (bytes[pos] != 0xFF || marker == 0xFF) {  // data, padding or a fill byte
+      ++pos;
+      continue;
+    }
+    if (marker == 0x00 || (marker >= 0xD0 && marker <= 0xD7)) {  // a stuffed 0 or a restart marker
+      pos += 2;
+      continue;
+    }
+    if (marker == 0xD9) return true;  // end of image
+    const std::size_t length = at(pos + 2) << 8 | at(pos + 3);
+    if (length < 2) return true;  // stb refuses the segment
+    if (marker == 0xC4) {  // DHT: tables of a class/id byte, 16 counts, then that many symbols
+      for (std::size_t table = pos + 4, left = length - 2; left > 0;) {
+        symbols = 0;
+        for (std::size_t i = 1; i <= 16; ++i) symbols += at(table + i);
+        if (symbols > 256) return false;
+        if (17 + symbols > left) return true;  // the tables do not tile the segment: stb refuses it
+        left -= 17 + symbols;
+        table += 17 + symbols;
+      }
+    }
+    pos += 2 + length;
+  }
+  return true;
+}
+
 struct stbi_deleter {
   void operator()(unsigned char* pixels) const noexcept { stbi_image_free(pixels); }
 };
@@ -101,15 +139,26 @@ tensor<T> load_image(const std::string& path) {
   NST_CHECK(!S_ISDIR(status.st_mode), io_error, 420, "load_image: cannot read ", path, ": it is a directory");
   NST_CHECK(status.st_size > 0, format_error, 350, "load_image: ", path, " is empty");
 
+  NST_CHECK(status.st_size <= INT_MAX, format_error, 391, "load_image: ", path, " has ", status.st_size,
+            " bytes, more than stb reads (2 GiB)");
+  std::vector<unsigned char> bytes(static_cast<std::size_t>(status.st_size));
+  NST_CHECK(std::fread(bytes.data(), 1, bytes.size(), file.get()) == bytes.size(), io_error, 420, "load_image: cannot read ",
+            path, ": ", std::strerror(errno));
+  const int size = static_cast<int>(bytes.size());
+  unsigned symbols = 0;
+  NST_CHECK(detail::jpeg_huffman_tables_fit(bytes.data(), bytes.size(), symbols), format_error, 390, "load_image: ",
+            path, " is a corrupt JPEG: a Huffman table declares ", symbols,
+            " symbols, more than the 256 a byte can name (refused before decoding)");
+
   int width = 0, height = 0, channels = 0;
-  NST_CHECK(stbi_info_from_file(file.get(), &width, &height, &channels), format_error, 350, "load_image: ", path,
+  NST_CHECK(stbi_info_from_memory(bytes.data(), size, &width, &height, &channels), format_error, 350, "load_image: ", path,
             " is not an image stb can read (stb: ", stbi_failure_reason(),
             "; it reads PNG, JPEG, BMP, TGA, GIF, PSD, HDR, PIC and PNM)");
   NST_CHECK(image_size_allowed(height, width), format_error, 351, "load_image: ", path, " claims ", width, "x",
             height, " pixels, more than nst reads (at most ", max_image_side, " per side and ", max_image_pixels,
             " in all)");
 
-  std::unique_ptr<unsigned char, detail::stbi_deleter> rgb(stbi_load_from_file(file.get(), &width, &height, &channels, 3));
+  std::unique_ptr<unsigned char, detail::stbi_deleter> rgb(stbi_load_from_memory(bytes.data(), size, &width, &height, &channels, 3));
   NST_CHECK(rgb, format_error, 352, "load_image: cannot decode ", path, " (", stbi_failure_reason(),
             "): the file is truncated or corrupt");
 

@@ -1,0 +1,98 @@
+// regressions.test.cpp — every input the fuzzers (tests/fuzz/run.sh) ever found, kept in
+// tests/fixtures/fuzz/<harness>/, must now end in a clean nst::error: each is loaded the way its
+// harness loads it, and any other outcome (a crash, a sanitizer report, another exception type,
+// success) fails the test. Plus the checks that the fixes refuse nothing valid.
+#include <nst/io/pth.hpp>
+#include <nst/io/safetensors.hpp>
+#include <nst/nn/vgg19.hpp>
+#if defined(NST_HAVE_STB)
+#include <nst/io/image.hpp>
+#endif
+
+#include <algorithm>
+#include <filesystem>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "../io/detail/weight_test_support.hpp"
+
+namespace {
+using namespace nst_test;
+
+// The files in tests/fixtures/fuzz/<harness>/, sorted (none when the directory is absent).
+std::vector<std::string> findings(const std::string& harness) {
+  std::vector<std::string> paths;
+  const std::string dir = fixture_path("fuzz/" + harness);
+  if (!std::filesystem::is_directory(dir)) return paths;
+  for (const auto& entry : std::filesystem::directory_iterator(dir))
+    if (entry.is_regular_file()) paths.push_back(entry.path().string());
+  std::sort(paths.begin(), paths.end());
+  return paths;
+}
+
+// Runs `load` and returns the message of the nst::error it throws ("" when it throws none);
+// any other exception escapes and fails the test.
+template <class Load>
+std::string nst_error_of(Load&& load) {
+  try {
+    load();
+  } catch (const nst::error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+}  // namespace
+
+TEST_CASE("fuzz regressions: safetensors findings end in an nst::error", "[fuzz][io]") {
+  for (const std::string& path : findings("safetensors")) {
+    INFO(path);
+    nst_error_of([&] { nst::inspect_safetensors(path); });  // may succeed: it reads no data
+    CHECK_FALSE(nst_error_of([&] { nst::vgg19<float> net(nst::load_safetensors<float>(path)); }).empty());
+  }
+}
+
+TEST_CASE("fuzz regressions: .pth findings end in an nst::error", "[fuzz][io]") {
+  for (const std::string& path : findings("pth")) {
+    INFO(path);
+    nst_error_of([&] { nst::inspect_pth(path); });  // may succeed: it reads no data
+    CHECK_FALSE(nst_error_of([&] { nst::load_pth<float>(path); }).empty());
+  }
+}
+
+#if defined(NST_HAVE_STB)
+TEST_CASE("fuzz regressions: image findings end in an nst::error", "[fuzz][io][image]") {
+  const std::vector<std::string> paths = findings("image");
+  REQUIRE_FALSE(paths.empty());
+  for (const std::string& path : paths) {
+    INFO(path);
+    CHECK_FALSE(nst_error_of([&] { nst::load_image<float>(path); }).empty());
+  }
+  // 9 bytes: SOI, a DHT whose 16 counts add up to 472 (stb 2.27 writes past its tables), EOI.
+  CHECK_THROWS_WITH(nst::load_image<float>(fixture_path("fuzz/image/jpeg-dht-472-symbols.jpg")),
+                    Catch::Contains("format_error.390") && Catch::Contains("472 symbols"));
+}
+
+TEST_CASE("fuzz regressions: the JPEG Huffman-table check refuses no valid file", "[fuzz][io][image]") {
+  scratch_dir dir;
+  nst::tensor<float> image({1, 3, 24, 40});
+  for (nst::index_t i = 0; i < image.size(); ++i) image[i] = static_cast<float>((i * 37) % 256) / 255.0f;
+  nst::save_image(dir.file("good.jpg"), image);
+  const std::string jpeg = read_file_bytes(dir.file("good.jpg"));
+  const nst::tensor<float> decoded = nst::load_image<float>(dir.file("good.jpg"));
+  // The bytes of a too-large DHT inside an APP1 segment (as EXIF or ICC data may hold any bytes)
+  // are skipped with the segment, as stb skips them.
+  const std::string fake_dht = std::string("\xFF\xC4\x01\x01\x11", 5) + std::string(16, '\xFF');
+  const std::string app1 = std::string("\xFF\xE1", 2) + le_bytes(0, 1) + le_bytes(2 + fake_dht.size(), 1) + fake_dht;
+  const std::string with_app1 = jpeg.substr(0, 2) + app1 + jpeg.substr(2);
+  const nst::tensor<float> again = nst::load_image<float>(dir.write("app1.jpg", with_app1));
+  CHECK(std::equal(again.begin(), again.end(), decoded.begin(), decoded.end()));
+  // The same bytes as a real segment are refused.
+  CHECK_THROWS_WITH(nst::load_image<float>(dir.write("dht.jpg", jpeg.substr(0, 2) + fake_dht + jpeg.substr(2))),
+                    Catch::Contains("format_error.390") && Catch::Contains("4080 symbols"));
+  if (file_exists(shared_path("images/tubingen.jpg")))
+    for (const char* name : {"tubingen.jpg", "golden_gate.jpg", "starry_night.jpg", "the_scream.jpg", "shipwreck.jpg"})
+      CHECK(nst::load_image<float>(shared_path(std::string("images/") + name)).dim(1) == 3);
+}
+#endif
