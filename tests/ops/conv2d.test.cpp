@@ -20,18 +20,24 @@ struct conv_case {
   nst::conv2d_params params() const { return {stride, padding}; }
 };
 
-// Small and odd: every backward against finite differences.
+// Small and odd: every backward against finite differences. The last two have enough input
+// channels for the input gradient to run as a flipped convolution (stride 1, square kernel).
 const std::vector<conv_case> awkward_cases = {
-    {1, 1, 5, 5, 1, 3, 3, 1, 0, true},    {2, 3, 7, 6, 4, 3, 3, 1, 1, true}, {2, 2, 9, 8, 3, 3, 2, 2, 2, true},
-    {1, 4, 11, 10, 5, 5, 5, 2, 0, false}, {2, 5, 4, 6, 3, 1, 1, 1, 0, true}, {1, 3, 6, 7, 2, 2, 4, 3, 2, true},
-    {3, 2, 5, 3, 2, 5, 3, 1, 2, false},   {1, 2, 3, 3, 2, 3, 3, 2, 1, true}, {2, 1, 1, 7, 2, 1, 3, 1, 1, true},
+    {1, 1, 5, 5, 1, 3, 3, 1, 0, true},    {2, 3, 7, 6, 4, 3, 3, 1, 1, true},   {2, 2, 9, 8, 3, 3, 2, 2, 2, true},
+    {1, 4, 11, 10, 5, 5, 5, 2, 0, false}, {2, 5, 4, 6, 3, 1, 1, 1, 0, true},   {1, 3, 6, 7, 2, 2, 4, 3, 2, true},
+    {3, 2, 5, 3, 2, 5, 3, 1, 2, false},   {1, 2, 3, 3, 2, 3, 3, 2, 1, true},   {2, 1, 1, 7, 2, 1, 3, 1, 1, true},
+    {1, 32, 4, 5, 3, 3, 3, 1, 1, true},   {2, 33, 3, 4, 2, 2, 2, 1, 1, false},
 };
 
-// Larger: several pixel tiles per image (cut inside rows), several bands, N > 1.
+// Larger: several pixel tiles per image (cut inside rows), several bands, N > 1, and both ways of
+// computing the input gradient (flipped convolution for >= 32 input channels, stride 1, square
+// kernel and padding < kernel; col2im otherwise).
 const std::vector<conv_case> tiled_cases = {
-    {2, 16, 33, 35, 8, 3, 3, 1, 1, true},   {1, 64, 12, 12, 64, 3, 3, 1, 1, true}, {1, 3, 64, 64, 16, 3, 3, 1, 1, true},
-    {1, 32, 20, 24, 16, 3, 3, 2, 1, false}, {2, 8, 17, 19, 4, 5, 3, 2, 2, true},   {3, 4, 30, 9, 6, 1, 1, 1, 0, true},
-    {1, 1, 1, 1, 1, 1, 1, 1, 0, true},
+    {2, 16, 33, 35, 8, 3, 3, 1, 1, true}, {1, 64, 12, 12, 64, 3, 3, 1, 1, true},
+    {1, 3, 64, 64, 16, 3, 3, 1, 1, true}, {1, 32, 20, 24, 16, 3, 3, 2, 1, false},
+    {2, 8, 17, 19, 4, 5, 3, 2, 2, true},  {3, 4, 30, 9, 6, 1, 1, 1, 0, true},
+    {2, 32, 15, 13, 8, 3, 3, 1, 2, true}, {1, 40, 12, 11, 24, 5, 5, 1, 0, false},
+    {1, 33, 6, 7, 5, 1, 1, 1, 1, true},   {1, 1, 1, 1, 1, 1, 1, 1, 0, true},
 };
 
 std::string describe(const conv_case& k) {
@@ -152,7 +158,7 @@ TEST_CASE("conv2d: every gradient matches central finite differences", "[ops][co
 TEMPLATE_TEST_CASE("conv2d: outputs and gradients match PyTorch", "[ops][conv2d]", float, double) {
   using T = TestType;
   for (const char* name :
-       {"conv2d_3x3_pad1", "conv2d_3x2_stride2_pad2", "conv2d_5x5_stride2_nobias", "conv2d_1x1", "conv2d_16to8_3x3"}) {
+       {"conv2d_3x3_pad1", "conv2d_3x2_stride2_pad2", "conv2d_5x5_stride2_nobias", "conv2d_1x1", "conv2d_32to8_3x3"}) {
     INFO(name);
     const nst_test::fixture f(std::string("ops/") + name + ".nstf");
     const auto params = f.get<double>("params");

@@ -172,11 +172,36 @@ tensor<T> conv2d(const tensor<T>& input, const tensor<T>& weight, const tensor<T
   return output;
 }
 
+namespace detail {
+
+// With stride 1 and a square kernel the input gradient is itself a convolution: of dout with the
+// kernel flipped in both axes and its two channel axes swapped, padding KH - 1 - padding. It then
+// runs at the speed of the forward pass, but its matrix product has only C rows, so it pays only
+// for inputs with many channels (not for an RGB image).
+inline bool input_gradient_is_convolution(const conv_geometry& g) {
+  return g.stride == 1 && g.kernel_height == g.kernel_width && g.padding < g.kernel_height && g.in_channels >= 32;
+}
+
+// flipped[c,o,i,j] = weight[o,c,KH-1-i,KW-1-j]
+template <class T>
+tensor<T> flipped_transposed_kernel(const tensor<T>& weight) {
+  const index_t out_channels = weight.dim(0), in_channels = weight.dim(1), kh = weight.dim(2), kw = weight.dim(3);
+  tensor<T> flipped({in_channels, out_channels, kh, kw});
+  for (index_t o = 0; o < out_channels; ++o)
+    for (index_t c = 0; c < in_channels; ++c)
+      for (index_t i = 0; i < kh; ++i)
+        for (index_t j = 0; j < kw; ++j) flipped.at(c, o, i, j) = weight.at(o, c, kh - 1 - i, kw - 1 - j);
+  return flipped;
+}
+
+}  // namespace detail
+
 // d in[n,c,h,w] = Σ_{o,i,j} weight[o,c,i,j] * dout[n,o,y,x] over the (y,x) with h = y*stride + i - padding,
-// w = x*stride + j - padding. Per tile: columns = weightᵀ dout (C*KH*KW x pixels), then col2im adds
-// each column entry onto its input element. Tiles of neighbouring output rows add onto shared
-// input rows, so the output rows are cut into bands at least KH rows high: bands two apart never
-// share an input row, and the even bands run in parallel, then the odd ones.
+// w = x*stride + j - padding. Wide stride-1 layers compute it as a convolution (see
+// input_gradient_is_convolution). Otherwise, per tile: columns = weightᵀ dout (C*KH*KW x pixels),
+// then col2im adds each column entry onto its input element. Tiles of neighbouring output rows add
+// onto shared input rows, so the output rows are cut into bands at least KH rows high: bands two
+// apart never share an input row, and the even bands run in parallel, then the odd ones.
 template <class T>
 tensor<T> conv2d_backward_input(const tensor<T>& grad_output, const tensor<T>& weight, const shape& input_shape,
                                 const conv2d_params& p = {}) {
@@ -184,6 +209,9 @@ tensor<T> conv2d_backward_input(const tensor<T>& grad_output, const tensor<T>& w
   using const_matrix_map = typename tensor<T>::const_matrix_map;
   const detail::conv_geometry g(input_shape, weight.shape(), p);
   detail::check_conv_grad_output(grad_output, g, "conv2d_backward_input");
+  if (detail::input_gradient_is_convolution(g))
+    return conv2d(grad_output, detail::flipped_transposed_kernel(weight), tensor<T>(),
+                  {1, g.kernel_height - 1 - g.padding});
   const detail::patch_layout patches = g.patches();
   const const_matrix_map w(weight.data(), g.out_channels, g.patch_size());
   const index_t band_rows = std::max(g.kernel_height, detail::ceil_div(g.out_height, 2 * num_threads()));
