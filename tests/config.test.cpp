@@ -6,12 +6,11 @@
 TEST_CASE("config: the summary names every switch", "[config]") {
   nst::build_configuration off;
   off.openmp = off.stb = off.exceptions = off.xtensor = false;
-  CHECK(nst::build_summary(off) ==
-        std::string("nst ") + NST_VERSION_STRING + ": openmp off, stb off, exceptions off, xtensor interop unavailable");
+  const std::string version = std::string("nst ") + NST_VERSION_STRING;
+  CHECK(nst::build_summary(off) == version + ": openmp off, stb off, exceptions off, xtensor interop unavailable");
   nst::build_configuration on = off;
   on.openmp = on.stb = on.exceptions = on.xtensor = true;
-  CHECK(nst::build_summary(on) ==
-        std::string("nst ") + NST_VERSION_STRING + ": openmp on, stb on, exceptions on, xtensor interop available");
+  CHECK(nst::build_summary(on) == version + ": openmp on, stb on, exceptions on, xtensor interop available");
 }
 
 TEST_CASE("config: the macros agree with the build of the test program", "[config]") {

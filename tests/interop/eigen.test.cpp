@@ -52,7 +52,8 @@ TEST_CASE("interop eigen: channel_matrix is the Gram matrix's F and shares memor
   CHECK(f.at(1, 2, 1, 2) == 42);
   const auto& cf = f;
   CHECK(nst::channel_matrix(cf, 1)(2, 7) == 42);
-  CHECK_THROWS_WITH(nst::channel_matrix(f, 2), Catch::Contains("[nst.value_error.281]") && Catch::Contains("[2,4,3,5]"));
+  CHECK_THROWS_WITH(nst::channel_matrix(f, 2),
+                    Catch::Contains("[nst.value_error.281]") && Catch::Contains("[2,4,3,5]"));
   CHECK_THROWS_WITH(nst::channel_matrix(g, 0), Catch::Contains("[nst.shape_error.101]"));
 }
 

@@ -43,16 +43,6 @@
 namespace nst {
 namespace detail {
 
-inline const char* layout_name(xt::layout_type layout) {
-  switch (layout) {
-    case xt::layout_type::row_major: return "row-major";
-    case xt::layout_type::column_major: return "column-major";
-    case xt::layout_type::any: return "any";
-    case xt::layout_type::dynamic: return "dynamic (strided)";
-  }
-  return "?";
-}
-
 // The nst shape of an xtensor expression, with the checks every conversion makes: not
 // column-major (value_error 280) and at most shape::max_rank dimensions (shape_error 180).
 template <class E>
