@@ -35,10 +35,16 @@
 // Version macros (NST_VERSION_MAJOR/MINOR/PATCH/STRING, NST_VERSION_AT_LEAST) are in
 // <nst/version.hpp>, included here.
 //
-// Limits are not macros but typed constants beside the code they bound:
+// Limits you may set (define them before including any nst header, the same in every
+// translation unit of a program, or the inline functions that read them differ — an ODR
+// violation):
+//   NST_MAX_IMAGE_SIDE    default 65535     core/limits.hpp  pixels per side of an image read,
+//                                                            written or resized to
+//   NST_MAX_IMAGE_PIXELS  default 2^28      core/limits.hpp  pixels of such an image
+// They become nst::max_image_side and nst::max_image_pixels there.
+//
+// Fixed limits are typed constants beside the code they bound, not macros:
 //   nst::shape::max_rank = 6                       core/tensor.hpp      rank of a tensor
-//   nst::max_image_side = 65535                    io/image.hpp         pixels per side of an image
-//   nst::max_image_pixels = 2^28                   io/image.hpp         pixels of an image
 //   nst::jpeg_quality = 95                         io/image.hpp         quality of saved JPEGs
 //   nst::detail::safetensors_max_header = 100 MiB  io/safetensors.hpp   a safetensors JSON header
 //   nst::detail::json_parser::max_depth = 16       io/detail/json.hpp   nesting in that header

@@ -50,6 +50,7 @@ typename tensor<T>::matrix_map channel_matrix(tensor<T>& t, index_t n) {
   const index_t rows = t.dim(1), cols = t.dim(2) * t.dim(3);
   return typename tensor<T>::matrix_map(t.data() + n * rows * cols, rows, cols);
 }
+// The same, read-only.
 template <class T>
 typename tensor<T>::const_matrix_map channel_matrix(const tensor<T>& t, index_t n) {
   detail::check_nchw_index(t, n, -1, "channel_matrix");
@@ -63,6 +64,7 @@ typename tensor<T>::matrix_map image_plane(tensor<T>& t, index_t n, index_t c) {
   detail::check_nchw_index(t, n, c, "image_plane");
   return typename tensor<T>::matrix_map(&t.at(n, c, 0, 0), t.dim(2), t.dim(3));
 }
+// The same, read-only.
 template <class T>
 typename tensor<T>::const_matrix_map image_plane(const tensor<T>& t, index_t n, index_t c) {
   detail::check_nchw_index(t, n, c, "image_plane");
