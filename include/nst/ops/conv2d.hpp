@@ -15,8 +15,9 @@
 // patches are gathered into a cache-sized column buffer (detail/im2col.hpp) and multiplied with
 // the weight seen as an O x (C*KH*KW) matrix by Eigen's GEMM; tiles run in parallel and the bias
 // is added while the tile is in cache. The input gradient multiplies by the transposed weight and
-// adds the columns back onto the input (col2im). The *_reference functions are the definitions
-// as plain loops with double sums: slow, for tests.
+// adds the columns back onto the input (col2im), or, for wide stride-1 layers, is itself a
+// convolution with the flipped kernel. The *_reference functions are the definitions as plain
+// loops with double sums: slow, for tests.
 #pragma once
 
 #include <algorithm>
