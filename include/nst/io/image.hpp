@@ -89,8 +89,10 @@ inline void write_to_sink(void* context, void* data, int size) {
 // passed over one at a time (entropy-coded data, padding), so no marker stb could reach is missed.
 inline bool jpeg_huffman_tables_fit(const unsigned char* bytes, std::size_t size, unsigned& symbols) {
   const auto at = [&](std::size_t i) -> unsigned { return i < size ? bytes[i] : 0u; };  // stb reads 0 past the end
-  if (size < 2 || bytes[0] != 0xFF || bytes[1] != 0xD8) return true;
-  for (std::size_t pos = 2; pos + 1 < size;) {
+  std::size_t pos = 0;
+  while (pos < size && bytes[pos] == 0xFF) ++pos;  // stb skips fill bytes before the SOI marker too
+  if (pos == 0 || pos == size || bytes[pos] != 0xD8) return true;
+  for (++pos; pos + 1 < size;) {
     const unsigned marker = bytes[pos + 1];
     if (bytes[pos] != 0xFF || marker == 0xFF) {  // data, padding or a fill byte
       ++pos;
