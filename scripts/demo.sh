@@ -2,7 +2,7 @@
 # The README's first command: install what nst needs, build it, fetch VGG19 weights and two
 # sample images, and stylize the photo with the painting.
 #
-#   bash scripts/demo.sh                 # full demo: torchvision VGG19, 512 px, 500 iterations
+#   bash scripts/demo.sh                 # full demo: torchvision VGG19, 512 px, 200 iterations
 #   NST_DEMO_ITERATIONS=100 bash scripts/demo.sh
 #
 # Without network (as in CI) nothing can be fetched: the script says so, and if ../shared (the
@@ -11,7 +11,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
-iterations=${NST_DEMO_ITERATIONS:-500}
+iterations=${NST_DEMO_ITERATIONS:-200}
 size=${NST_DEMO_SIZE:-512}
 
 bash scripts/install-deps.sh
@@ -49,6 +49,6 @@ done
 
 echo "demo: stylizing demo/tubingen.jpg with demo/starry_night.jpg ($size px, $iterations iterations)"
 time "$nst" stylize --content demo/tubingen.jpg --style demo/starry_night.jpg --output demo/result.png \
-  --weights "$weights" --image-size "$size" --iterations "$iterations" --init content "${layers[@]}" \
+  --weights "$weights" --image-size "$size" --iterations "$iterations" "${layers[@]}" \
   --print-every 50
 echo "demo: the result is $root/demo/result.png"
