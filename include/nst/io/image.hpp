@@ -6,9 +6,10 @@
 //   auto photo = nst::load_image<float>("tubingen.jpg");          // [1,3,768,1024]
 //   nst::save_image("out.png", photo);                            // format from the extension
 //
-// load_image reads what stb reads (PNG, JPEG, BMP, TGA, GIF, PSD, HDR, PNM); grey images get
-// three equal channels and an alpha channel is dropped. It reads the header first and refuses
-// images larger than max_image_side per side or max_image_pixels in all before allocating.
+// load_image reads PNG, JPEG, BMP and TGA (the formats save_image writes; stb's other decoders
+// are refused, see refused_image_format); grey images get three equal channels and an alpha
+// channel is dropped. It reads the header first and refuses images larger than max_image_side
+// per side or max_image_pixels in all before allocating.
 // save_image writes .png, .jpg/.jpeg (quality jpeg_quality), .bmp or .tga, clamping to [0,1]
 // and rounding to 8 bits; it writes a temporary file and renames it, so an existing file is
 // replaced whole or not at all. The size limits are in core/limits.hpp; resizing is
@@ -120,6 +121,23 @@ inline bool jpeg_huffman_tables_fit(const unsigned char* bytes, std::size_t size
   return true;
 }
 
+// stb_image 2.27 also decodes GIF, PSD, PIC, HDR and PNM, which style transfer does not need and
+// where its decoders have known memory-safety bugs (the image fuzzer found a heap over-read in its
+// 16-bit PNM path), so nst hands stb only PNG, JPEG, BMP and TGA. Returns the name of a refused
+// format when `bytes` start with its signature, as stb's own format tests read it, else nullptr.
+inline const char* refused_image_format(const unsigned char* bytes, std::size_t size) {
+  const auto starts_with = [&](std::size_t offset, const char* signature) {
+    const std::size_t n = std::strlen(signature);
+    return size >= offset + n && std::memcmp(bytes + offset, signature, n) == 0;
+  };
+  if (starts_with(0, "GIF87a") || starts_with(0, "GIF89a")) return "GIF";
+  if (starts_with(0, "8BPS")) return "PSD";
+  if (starts_with(0, "\x53\x80\xF6\x34") && starts_with(88, "PICT")) return "Softimage PIC";
+  if (starts_with(0, "P5") || starts_with(0, "P6")) return "PNM";
+  if (starts_with(0, "#?RADIANCE\n") || starts_with(0, "#?RGBE\n")) return "Radiance HDR";
+  return nullptr;
+}
+
 struct stbi_deleter {
   void operator()(unsigned char* pixels) const noexcept { stbi_image_free(pixels); }
 };
@@ -147,6 +165,9 @@ tensor<T> load_image(const std::string& path) {
   NST_CHECK(std::fread(bytes.data(), 1, bytes.size(), file.get()) == bytes.size(), io_error, 420, "load_image: cannot read ",
             path, ": ", std::strerror(errno));
   const int size = static_cast<int>(bytes.size());
+  const char* refused = detail::refused_image_format(bytes.data(), bytes.size());
+  NST_CHECK(!refused, format_error, 392, "load_image: ", path, " is a ", refused,
+            " image; nst reads PNG, JPEG, BMP and TGA (convert it to PNG first)");
   unsigned symbols = 0;
   NST_CHECK(detail::jpeg_huffman_tables_fit(bytes.data(), bytes.size(), symbols), format_error, 390, "load_image: ",
             path, " is a corrupt JPEG: a Huffman table declares ", symbols,
@@ -155,7 +176,7 @@ tensor<T> load_image(const std::string& path) {
   int width = 0, height = 0, channels = 0;
   NST_CHECK(stbi_info_from_memory(bytes.data(), size, &width, &height, &channels), format_error, 350, "load_image: ", path,
             " is not an image stb can read (stb: ", stbi_failure_reason(),
-            "; it reads PNG, JPEG, BMP, TGA, GIF, PSD, HDR, PIC and PNM)");
+            "; nst reads PNG, JPEG, BMP and TGA)");
   NST_CHECK(image_size_allowed(height, width), format_error, 351, "load_image: ", path, " claims ", width, "x",
             height, " pixels, more than nst reads (at most ", max_image_side, " per side and ", max_image_pixels,
             " in all)");
