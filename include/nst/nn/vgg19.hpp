@@ -24,6 +24,7 @@
 #pragma once
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -133,6 +134,7 @@ class vgg19 {
       (key->is_weight ? conv.weight_key : conv.bias_key) = entry.first;
     }
     check_shapes();
+    check_finite();
     while (loaded_convs_ < vgg19_conv_count && !weight(loaded_convs_).empty() && !bias(loaded_convs_).empty())
       ++loaded_convs_;
   }
@@ -278,6 +280,19 @@ class vgg19 {
                 tensor_label(conv, false), " has shape ", b.shape(), " but ", tensor_label(conv, true), " has ",
                 w.dim(0), " output channels: expected [", w.dim(0), "]");
     }
+  }
+
+  // Every present parameter is a finite number: one NaN or infinity in a kernel would turn every
+  // activation after it, and so the loss and the image, into NaN.
+  void check_finite() const {
+    for (int conv = 0; conv < vgg19_conv_count; ++conv)
+      for (const bool is_weight : {true, false}) {
+        const tensor<T>& t = is_weight ? weight(conv) : bias(conv);
+        const T* bad = std::find_if(t.begin(), t.end(), [](T v) { return !std::isfinite(v); });
+        NST_CHECK(bad == t.end(), value_error, 210, "vgg19 weights: ", tensor_label(conv, is_weight), " holds ",
+                  *bad, " at element ", bad - t.begin(), " of ", t.shape(),
+                  ": the weights file is corrupt");
+      }
   }
 
   // Canonical names of the absent parameters of convolutions 0..last_conv.
