@@ -51,3 +51,33 @@ TEST_CASE("bad values: NaN or infinity in the weights is refused naming the tens
   CHECK_THROWS_WITH(nst::vgg19<float>::from_file(dir.file("nan.safetensors")),
                     Catch::Contains("value_error.210") && Catch::Contains("conv1_1.weight"));
 }
+
+TEST_CASE("bad values: a loss that overflows stops stylize naming the evaluation", "[fuzz][style][limits]") {
+  // Finite weights, but large enough that the activations of a moved image overflow float: the
+  // starting image's loss is finite, then Adam's large steps make it infinite.
+  const nst::vgg19<float> net(first_block(1e4f));
+  const auto content = random_tensor<float>({1, 3, 16, 16}, 1, 0.0f, 1.0f);
+  const auto style = random_tensor<float>({1, 3, 16, 16}, 2, 0.0f, 1.0f);
+  nst::stylize_options o;
+  o.image_size = 0;
+  o.content_layers = {"relu1_2"};
+  o.style_layers = {"relu1_1", "relu1_2"};
+  o.optimizer = nst::optimizer_kind::adam;
+  o.learning_rate = 1e6;
+  o.iterations = 50;
+  int last_iteration = 0;
+  try {
+    nst::stylize(net, content, {style}, o, [&](const nst::stylize_progress<float>& p) {
+      CHECK(std::isfinite(p.loss));
+      last_iteration = p.iteration;
+    });
+    FAIL("stylize finished although its loss overflowed");
+  } catch (const nst::value_error& e) {
+    const std::string message = e.what();
+    INFO(message);
+    CHECK(message.find("value_error.298") != std::string::npos);
+    // Adam evaluates once per iteration after the starting image: evaluation k + 1 is iteration k.
+    CHECK(message.find("at evaluation " + std::to_string(last_iteration + 2) + ", in iteration " +
+                       std::to_string(last_iteration + 1) + " ") != std::string::npos);
+  }
+}

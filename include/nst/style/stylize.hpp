@@ -177,6 +177,7 @@ tensor<T> stylize(const vgg19<T>& net, const tensor<T>& content, const std::vect
   tape<T> tp;
   loss_breakdown parts;
   int evaluations = 0;
+  int iterations_done = 0;  // as reported to the observer
   auto objective = [&](const tensor<T>& at, tensor<T>& gradient) -> T {
     tp.clear();
     const var<T> image = tp.variable(at);
@@ -186,7 +187,9 @@ tensor<T> stylize(const vgg19<T>& net, const tensor<T>& content, const std::vect
     const T loss = total.value()[0];
     ++evaluations;
     NST_CHECK(std::isfinite(loss), value_error, 298, "stylize: the loss became ", loss, " at evaluation ",
-              evaluations, " (check the weights file and the loss weights)");
+              evaluations,
+              evaluations == 1 ? std::string(", the starting image") : ", in iteration " + std::to_string(iterations_done + 1),
+              " (check the weights file and the loss weights)");
     tp.backward(total);
     gradient = image.grad();
     return loss;
@@ -200,6 +203,7 @@ tensor<T> stylize(const vgg19<T>& net, const tensor<T>& content, const std::vect
   };
 
   auto report = [&](const iteration_report& r) {
+    iterations_done = r.iteration;
     stylize_progress<T> p;
     p.iteration = r.iteration;
     p.iterations = options.iterations;
