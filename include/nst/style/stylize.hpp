@@ -1,6 +1,6 @@
 // nst/style/stylize.hpp — the style-transfer driver: one options struct, one call.
 //
-//   auto net = nst::vgg19<float>::load("weights/vgg19.safetensors");
+//   auto net = nst::vgg19<float>::from_file("weights/vgg19.safetensors");
 //   nst::stylize_options options;                  // neural-style's defaults
 //   options.style_layers = {"relu1_1", "relu2_1", "relu3_1"};
 //   nst::tensor<float> result = nst::stylize(net, content, {style}, options);
