@@ -128,7 +128,11 @@ int run_stylize(const std::vector<std::string>& args) {
                       " values for " + std::to_string(c.styles.size()) + " style images");
   if (c.threads > 0) nst::set_num_threads(c.threads);
 
-  // Read every input before the long work starts, so a bad file fails in the first second.
+  // Read every input before the long work starts, so a bad file fails in the first second; the
+  // output too: an unknown extension or a directory that cannot be written must not wait for the
+  // end of the run (the temporary file save_image writes through is created and removed).
+  nst::detail::image_format_for(c.output);
+  { const nst::detail::temporary_file probe(c.output, "save_image"); }
   const auto content = nst::load_image<float>(c.content);
   std::vector<nst::tensor<float>> styles;
   for (const std::string& s : c.styles) styles.push_back(nst::load_image<float>(s));

@@ -1,0 +1,248 @@
+#!/usr/bin/env bash
+# bad_input.sh — the nst command against bad input (issue 8). Each case runs build/bin/nst on one
+# kind of bad input and checks that it
+#   - exits with the expected non-zero status (2 for a wrongly called command, 1 otherwise),
+#   - writes one line to stderr that starts with "nst: error:" and names the problem (a case
+#     that fails only once the run has started may be preceded by nst's status line), with no
+#     abort, stack trace or sanitizer report,
+#   - leaves an existing output file byte for byte as it was.
+# Inputs are made here, small (32x32 images, the 48 KB narrow VGG19 fixture), so that a case
+# takes well under a second; the cases that need ../shared skip (exit 77) when it is absent.
+#
+#   tests/cli/bad_input.sh NST_BINARY SHARED_DIR WORK_DIR CASE      (CASE: see the list below)
+#   tests/cli/bad_input.sh NST_BINARY SHARED_DIR WORK_DIR all       (every case, a summary)
+#   tests/cli/bad_input.sh --list                                   (the case names)
+# The last two cases are the controls: valid input succeeds and replaces the output, and zero
+# iterations or zero loss weights are valid requests (the starting image; a term switched off).
+set -uo pipefail
+
+if [ "${1:-}" = --list ]; then
+  list_only=1
+else
+  list_only=0
+fi
+absolute() { case $1 in /*) printf '%s' "$1" ;; *) printf '%s' "$PWD/$1" ;; esac; }
+if [ $list_only -eq 0 ]; then
+  nst=$(absolute "$1")
+  shared=$(absolute "$2")
+  work=$(absolute "$3")
+  case_name=$4
+fi
+here="$(cd "$(dirname "$0")" && pwd)"
+fixtures="$here/../fixtures"
+narrow="$fixtures/nn/narrow_vgg19.safetensors"
+partial="$fixtures/nn/narrow_vgg19_partial.pth"
+skip=77
+
+cases=(missing_content missing_style missing_weights unreadable_content directory_as_content
+  truncated_png truncated_jpeg random_bytes_image random_bytes_weights empty_image empty_weights
+  vgg16_weights wrong_shape_weights nan_weights loss_overflows_during_run output_bad_extension output_in_missing_directory
+  image_size_negative image_size_zero image_size_huge iterations_negative iterations_huge
+  content_weight_negative style_weight_huge tv_weight_nan learning_rate_zero style_scale_huge
+  unknown_option missing_value inspect_random_bytes convert_nan_weights valid_run_replaces_output
+  zero_iterations_and_weights_are_valid)
+
+# ---- inputs ----------------------------------------------------------------------------------
+
+# An uncompressed 24-bit 32x32 TGA whose pixels are the bytes of `source` (noisy or flat).
+make_tga() {
+  local out=$1 source=$2
+  printf '\000\000\002\000\000\000\000\000\000\000\000\000\040\000\040\000\030\000' > "$out"
+  head -c 3072 "$source" >> "$out"
+}
+
+# The 8 little-endian bytes of a number, as printf escapes.
+le64() {
+  local value=$1 out="" i
+  for i in 0 1 2 3 4 5 6 7; do out+=$(printf '\\%03o' $(((value >> (8 * i)) & 255))); done
+  printf '%s' "$out"
+}
+
+# A safetensors file: the JSON header, then `data_file`'s bytes.
+make_safetensors() {
+  local out=$1 header=$2 data_file=$3
+  printf "$(le64 ${#header})" > "$out"
+  printf '%s' "$header" >> "$out"
+  cat "$data_file" >> "$out"
+}
+
+# `count` copies of one float32, given as its 4 little-endian bytes in printf escapes.
+repeat_float() {
+  local bytes=$1 count=$2 i
+  for ((i = 0; i < count; i++)); do printf "$bytes"; done
+}
+
+# content.tga (noisy), style.tga (flat), good.png and good.jpg (nst's own output of the content).
+make_inputs() {
+  make_tga content.tga "$fixtures/weights/vgg_tiny.expected.f64"
+  yes $'\x10\x80\xf0' | head -c 4000 > flat.bin
+  make_tga style.tga flat.bin
+  local ext
+  for ext in png jpg; do
+    "$nst" stylize --content content.tga --style style.tga --output "good.$ext" --weights "$narrow" \
+      --image-size 32 --iterations 0 --init content --print-every 0 2> /dev/null ||
+      { echo "setup: nst could not write good.$ext from valid input"; exit 1; }
+  done
+}
+
+# ---- running one case ------------------------------------------------------------------------
+
+# expect STATUS PATTERN [ALLOW_STATUS_LINE] -- nst ARGS...: runs nst and checks the rules above.
+# PATTERN is a grep -E pattern the error line must contain.
+expect() {
+  local want_status=$1 pattern=$2 allow_status_line=$3
+  shift 4  # the "--" separator
+  "$@" > stdout.txt 2> stderr.txt
+  local status=$? failed=0
+  local lines errors last
+  lines=$(wc -l < stderr.txt)
+  errors=$(grep -c '^nst: error: ' stderr.txt)
+  last=$(tail -n 1 stderr.txt)
+  if [ "$status" -ne "$want_status" ]; then
+    echo "FAIL: exit status $status, expected $want_status"; failed=1
+  fi
+  if [ "$errors" -ne 1 ] || [[ "$last" != "nst: error: "* ]]; then
+    echo "FAIL: stderr must end with exactly one 'nst: error:' line"; failed=1
+  elif [ "$allow_status_line" = no ] && [ "$lines" -ne 1 ]; then
+    echo "FAIL: stderr has $lines lines, expected the error line alone"; failed=1
+  elif grep -Ev '^(nst: |iteration [0-9])' stderr.txt | grep -q .; then
+    echo "FAIL: stderr has lines that are not nst's own"; failed=1
+  fi
+  if grep -Eiq 'terminate called|abort|core dumped|sanitizer|runtime error|segmentation|stack trace|#0 ' stderr.txt; then
+    echo "FAIL: stderr shows a crash"; failed=1
+  fi
+  if ! grep -Eq -- "$pattern" <<< "$last"; then
+    echo "FAIL: the error line does not match /$pattern/"; failed=1
+  fi
+  if ! cmp -s keep.png keep.expected; then
+    echo "FAIL: the existing output file keep.png was changed"; failed=1
+  fi
+  if [ "$failed" -ne 0 ]; then
+    echo "command: $*"
+    echo "--- stderr:"; cat stderr.txt
+    return 1
+  fi
+  echo "ok: exit $status: $last"
+}
+
+# stylize with valid small inputs and output keep.png, plus the case's own arguments (later
+# options override earlier ones).
+stylize() {
+  "$nst" stylize --content content.tga --style style.tga --output keep.png --weights "$narrow" \
+    --image-size 32 --iterations 2 --print-every 0 "$@"
+}
+
+run_case() {
+  printf 'an existing output file that must stay as it is\n' > keep.png
+  cp keep.png keep.expected
+  case $1 in
+    missing_content) expect 1 'io_error.420.*absent\.png.*No such file' no -- stylize --content absent.png ;;
+    missing_style) expect 1 'io_error.420.*absent\.jpg' no -- stylize --style style.tga,absent.jpg ;;
+    missing_weights) expect 1 'io_error.400.*absent\.safetensors.*no such file' no -- stylize --weights absent.safetensors ;;
+    unreadable_content)
+      cp content.tga locked.tga
+      chmod 000 locked.tga
+      if [ -r locked.tga ]; then
+        echo "skipped: running as root, where chmod 000 does not stop reading"
+        return $skip
+      fi
+      expect 1 'io_error.420.*locked\.tga.*Permission denied' no -- stylize --content locked.tga ;;
+    directory_as_content) mkdir -p folder.png && expect 1 'io_error.420.*folder\.png.*directory' no -- stylize --content folder.png ;;
+    truncated_png)
+      head -c $(($(wc -c < good.png) / 2)) good.png > truncated.png
+      expect 1 'format_error.352.*truncated\.png' no -- stylize --content truncated.png ;;
+    truncated_jpeg)
+      head -c $(($(wc -c < good.jpg) / 2)) good.jpg > truncated.jpg
+      expect 1 'format_error.352.*truncated\.jpg' no -- stylize --style truncated.jpg ;;
+    random_bytes_image)
+      tail -c 4096 "$fixtures/weights/vgg_tiny.expected.f64" > noise.png
+      expect 1 'format_error.350.*noise\.png.*not an image' no -- stylize --content noise.png ;;
+    random_bytes_weights)
+      tail -c 4096 "$fixtures/weights/vgg_tiny.expected.f64" > noise.safetensors
+      expect 1 'format_error.300.*noise\.safetensors' no -- stylize --weights noise.safetensors ;;
+    empty_image) : > empty.jpg && expect 1 'format_error.350.*empty\.jpg is empty' no -- stylize --style empty.jpg ;;
+    empty_weights) : > empty.pth && expect 1 'format_error.300.*empty\.pth' no -- stylize --weights empty.pth ;;
+    vgg16_weights)
+      # features.17 is a convolution in VGG16 (conv4_1) but a ReLU in VGG19.
+      head -c 4 /dev/zero > four.bin
+      make_safetensors vgg16.safetensors '{"features.17.weight":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}' four.bin
+      expect 1 'format_error.370.*features\.17\.weight.*VGG16' no -- stylize --weights vgg16.safetensors ;;
+    wrong_shape_weights)
+      head -c 1200 /dev/zero > kernel.bin
+      make_safetensors five.safetensors '{"conv1_1.weight":{"dtype":"F32","shape":[4,3,5,5],"data_offsets":[0,1200]}}' kernel.bin
+      expect 1 'shape_error.153.*conv1_1\.weight.*\[4,3,5,5\]' no -- stylize --weights five.safetensors ;;
+    nan_weights)
+      repeat_float '\000\000\200\077' 13 > nan.bin   # conv1_1.weight [1,3,3,3]: 1.0f ...
+      repeat_float '\000\000\300\177' 1 >> nan.bin   # ... a NaN at element 13 ...
+      repeat_float '\000\000\200\077' 14 >> nan.bin  # ... 1.0f, then the bias [1]
+      make_safetensors nan.safetensors '{"conv1_1.weight":{"dtype":"F32","shape":[1,3,3,3],"data_offsets":[0,108]},"conv1_1.bias":{"dtype":"F32","shape":[1],"data_offsets":[108,112]}}' nan.bin
+      expect 1 'value_error.210.*conv1_1\.weight.*nan at element 13' no -- stylize --weights nan.safetensors \
+        --content-layers relu1_1 --style-layers relu1_1 ;;
+    loss_overflows_during_run)
+      # conv1_1 of 4 channels with weights of +-1000 (finite): the starting image's loss is finite,
+      # and so is the first iteration's; Adam's steps of 10^4 make the style loss overflow float
+      # in the second iteration, which the error names.
+      : > big.bin
+      for ((i = 0; i < 56; i++)); do printf '\000\000\172\104\000\000\172\304' >> big.bin; done  # 1000.0f, -1000.0f
+      make_safetensors big.safetensors '{"conv1_1.weight":{"dtype":"F32","shape":[4,3,3,3],"data_offsets":[0,432]},"conv1_1.bias":{"dtype":"F32","shape":[4],"data_offsets":[432,448]}}' big.bin
+      expect 1 'value_error.298.*at evaluation 3, in iteration 2 ' yes -- stylize --weights big.safetensors \
+        --content-layers relu1_1 --style-layers relu1_1 --optimizer adam --learning-rate 10000 --iterations 50 --print-every 1 ;;
+    output_bad_extension)
+      expect 1 'value_error.232.*result\.pgn' no -- stylize --output result.pgn --iterations 30 ;;
+    output_in_missing_directory)
+      expect 1 'io_error.421.*absent/result\.png' no -- stylize --output absent/result.png --iterations 30 ;;
+    image_size_negative) expect 2 'option --image-size: -5 is outside 16\.\.16384' no -- stylize --image-size -5 ;;
+    image_size_zero) expect 2 'option --image-size: 0 is outside' no -- stylize --image-size 0 ;;
+    image_size_huge) expect 2 'option --image-size: 1000000 is outside' no -- stylize --image-size 1000000 ;;
+    iterations_negative) expect 2 'option --iterations: -1 is outside 0\.\.1000000' no -- stylize --iterations -1 ;;
+    iterations_huge) expect 2 'option --iterations: 99999999999 is outside 0\.\.1000000' no -- stylize --iterations 99999999999 ;;
+    content_weight_negative) expect 2 'option --content-weight: -5 is outside 0\.\.1e\+12' no -- stylize --content-weight -5 ;;
+    style_weight_huge) expect 2 'option --style-weight: 1e300 is outside' no -- stylize --style-weight 1e300 ;;
+    tv_weight_nan) expect 2 "option --tv-weight: 'nan' is not a finite number" no -- stylize --tv-weight nan ;;
+    learning_rate_zero) expect 2 'option --learning-rate: 0 is outside' no -- stylize --learning-rate 0 ;;
+    style_scale_huge) expect 2 'option --style-scale: 1e9 is outside' no -- stylize --style-scale 1e9 ;;
+    unknown_option) expect 2 "unknown option '--iteration'" no -- stylize --iteration 5 ;;
+    missing_value) expect 2 'option --iterations needs a value' no -- stylize --iterations ;;
+    inspect_random_bytes)
+      tail -c 4096 "$fixtures/weights/vgg_tiny.expected.f64" > noise.pth
+      expect 1 'format_error.300.*noise\.pth' no -- "$nst" weights inspect noise.pth ;;
+    convert_nan_weights)
+      repeat_float '\000\000\300\177' 28 > nan.bin
+      make_safetensors nan.safetensors '{"conv1_1.weight":{"dtype":"F32","shape":[1,3,3,3],"data_offsets":[0,108]},"conv1_1.bias":{"dtype":"F32","shape":[1],"data_offsets":[108,112]}}' nan.bin
+      expect 1 'value_error.210.*conv1_1\.weight.*nan at element 0' no -- "$nst" weights convert nan.safetensors keep.png ;;
+    valid_run_replaces_output)
+      stylize > stdout.txt 2> stderr.txt || { cat stderr.txt; return 1; }
+      if grep -q 'error' stderr.txt || cmp -s keep.png keep.expected || ! "$nst" stylize --content keep.png --style style.tga \
+        --output copy.png --weights "$narrow" --image-size 32 --iterations 0 --print-every 0 2> /dev/null; then
+        echo "FAIL: valid input did not give a readable new keep.png"; cat stderr.txt; return 1
+      fi
+      echo "ok: exit 0, keep.png replaced by the result" ;;
+    zero_iterations_and_weights_are_valid)
+      stylize --iterations 0 --content-weight 0 --style-weight 0 --tv-weight 0 > stdout.txt 2> stderr.txt ||
+        { echo "FAIL: refused"; cat stderr.txt; return 1; }
+      echo "ok: exit 0" ;;
+    *) echo "unknown case '$1'; cases: ${cases[*]}"; return 2 ;;
+  esac
+}
+
+if [ $list_only -eq 1 ]; then
+  echo "${cases[*]}"
+  exit 0
+fi
+mkdir -p "$work" && cd "$work" || exit 2
+make_inputs
+if [ "$case_name" != all ]; then
+  run_case "$case_name"
+  exit $?
+fi
+failures=0
+for c in "${cases[@]}"; do
+  printf '%-32s ' "$c"
+  run_case "$c" > case.log 2>&1
+  status=$?
+  if [ $status -eq 0 ]; then tail -n 1 case.log | cut -c1-110
+  elif [ $status -eq $skip ]; then tail -n 1 case.log
+  else echo "FAILED"; sed 's/^/    /' case.log; failures=$((failures + 1)); fi
+done
+echo "$failures of ${#cases[@]} cases failed"
+[ $failures -eq 0 ]
