@@ -142,6 +142,8 @@ int run_stylize(const std::vector<std::string>& args) {
   net_options.pool = c.pool;
   if (!c.preprocess.empty()) net_options.input = nst::parse_preprocessing(c.preprocess);
   const auto net = nst::vgg19<float>::from_file(c.weights, net_options);
+  for (const auto* layers : {&c.options.content_layers, &c.options.style_layers})
+    for (const std::string& layer : *layers) net.channels(layer);  // an unknown or missing layer fails now
 
   std::fprintf(stderr, "nst: %s, preprocessing %s; %d iterations of %s at %lld px on %d thread(s)\n", c.weights.c_str(),
                nst::to_string(net.input_preprocessing()), c.options.iterations,

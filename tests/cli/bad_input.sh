@@ -36,7 +36,8 @@ skip=77
 
 cases=(missing_content missing_style missing_weights unreadable_content directory_as_content
   truncated_png truncated_jpeg random_bytes_image random_bytes_weights empty_image empty_weights
-  vgg16_weights wrong_shape_weights nan_weights loss_overflows_during_run output_bad_extension output_in_missing_directory
+  vgg16_weights wrong_shape_weights nan_weights layer_not_in_weights layer_not_in_shared_weights
+  unknown_layer loss_overflows_during_run output_bad_extension output_in_missing_directory
   image_size_negative image_size_zero image_size_huge iterations_negative iterations_huge
   content_weight_negative style_weight_huge tv_weight_nan learning_rate_zero style_scale_huge
   unknown_option missing_value inspect_random_bytes convert_nan_weights valid_run_replaces_output
@@ -178,6 +179,17 @@ run_case() {
       make_safetensors nan.safetensors '{"conv1_1.weight":{"dtype":"F32","shape":[1,3,3,3],"data_offsets":[0,108]},"conv1_1.bias":{"dtype":"F32","shape":[1],"data_offsets":[108,112]}}' nan.bin
       expect 1 'value_error.210.*conv1_1\.weight.*nan at element 13' no -- stylize --weights nan.safetensors \
         --content-layers relu1_1 --style-layers relu1_1 ;;
+    layer_not_in_weights)
+      expect 1 "lookup_error.511.*'relu4_1'.*conv4_1\.weight" no -- stylize --weights "$partial" --style-layers relu1_1,relu4_1 --content-layers relu2_2 ;;
+    layer_not_in_shared_weights)
+      local weights="$shared/weights/vgg19-conv1_1-conv3_4.safetensors"
+      if [ ! -f "$weights" ]; then
+        echo "skipped: $weights is absent (../shared missing)"
+        return $skip
+      fi
+      expect 1 "lookup_error.511.*'relu4_1'.*conv4_1\.weight.*conv1_1 \.\. pool3" no -- stylize --weights "$weights" \
+        --style-layers relu1_1,relu4_1 --content-layers relu3_2 ;;
+    unknown_layer) expect 1 "lookup_error.510.*'relu9_9'" no -- stylize --content-layers relu9_9 ;;
     loss_overflows_during_run)
       # conv1_1 of 4 channels with weights of +-1000 (finite): the starting image's loss is finite,
       # and so is the first iteration's; Adam's steps of 10^4 make the style loss overflow float
