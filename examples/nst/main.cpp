@@ -151,11 +151,28 @@ int run_stylize(const std::vector<std::string>& args) {
                static_cast<long long>(c.options.image_size), nst::num_threads());
 
   progress_printer printer(c.print_every, c.log_json);
-  const auto result = nst::stylize(net, content, styles, c.options, [&](const nst::stylize_progress<float>& p) {
-    printer(p);
-    if (c.save_every > 0 && p.iteration % c.save_every == 0 && p.iteration < p.iterations)
-      nst::save_image(numbered(c.output, p.iteration), p.image());
-  }, init);
+  // The last iteration's image, so that a run stopped by a loss that is no longer finite keeps
+  // its work: it is saved as OUTPUT_<iteration> and the error line says so.
+  nst::tensor<float> last_image;
+  int last_iteration = 0;
+  nst::tensor<float> result;
+  try {
+    result = nst::stylize(net, content, styles, c.options, [&](const nst::stylize_progress<float>& p) {
+      printer(p);
+      last_image = p.image();
+      last_iteration = p.iteration;
+      if (c.save_every > 0 && p.iteration % c.save_every == 0 && p.iteration < p.iterations)
+        nst::save_image(numbered(c.output, p.iteration), last_image);
+    }, init);
+  } catch (const nst::value_error& e) {
+    if (e.id() != 298 || last_iteration == 0) throw;
+    printer.finish();
+    const std::string saved = numbered(c.output, last_iteration);
+    nst::save_image(saved, last_image);
+    std::fprintf(stderr, "nst: error: %s; the image of iteration %d is saved in %s\n", e.what(), last_iteration,
+                 saved.c_str());
+    return 1;
+  }
   printer.finish();
   nst::save_image(c.output, result);
   std::fprintf(stderr, "nst: wrote %s (%lldx%lld)\n", c.output.c_str(), static_cast<long long>(result.dim(3)),

@@ -193,12 +193,15 @@ run_case() {
     loss_overflows_during_run)
       # conv1_1 of 4 channels with weights of +-1000 (finite): the starting image's loss is finite,
       # and so is the first iteration's; Adam's steps of 10^4 make the style loss overflow float
-      # in the second iteration, which the error names.
+      # in the second iteration, which the error names, saying where iteration 1's image went.
       : > big.bin
       for ((i = 0; i < 56; i++)); do printf '\000\000\172\104\000\000\172\304' >> big.bin; done  # 1000.0f, -1000.0f
       make_safetensors big.safetensors '{"conv1_1.weight":{"dtype":"F32","shape":[4,3,3,3],"data_offsets":[0,432]},"conv1_1.bias":{"dtype":"F32","shape":[4],"data_offsets":[432,448]}}' big.bin
-      expect 1 'value_error.298.*at evaluation 3, in iteration 2 ' yes -- stylize --weights big.safetensors \
-        --content-layers relu1_1 --style-layers relu1_1 --optimizer adam --learning-rate 10000 --iterations 50 --print-every 1 ;;
+      expect 1 'value_error.298.*at evaluation 3, in iteration 2 .*the image of iteration 1 is saved in keep_1\.png$' yes -- \
+        stylize --weights big.safetensors --content-layers relu1_1 --style-layers relu1_1 --optimizer adam \
+        --learning-rate 10000 --iterations 50 --print-every 1 || return 1
+      "$nst" stylize --content keep_1.png --style style.tga --output copy.png --weights "$narrow" --image-size 32 \
+        --iterations 0 --print-every 0 2> /dev/null || { echo "FAIL: keep_1.png is not a readable image"; return 1; } ;;
     output_bad_extension)
       expect 1 'value_error.232.*result\.pgn' no -- stylize --output result.pgn --iterations 30 ;;
     output_in_missing_directory)
