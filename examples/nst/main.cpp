@@ -6,9 +6,12 @@
 //
 // Every failure ends the program with one line on stderr, "nst: error: ...", and a non-zero
 // exit status (2 for a wrongly called command, 1 for everything else); the output image is
-// written atomically, so an existing file is either replaced whole or left as it was.
+// written atomically, so an existing file is either replaced whole or left as it was. A run is
+// never lost: Ctrl-C stops it after the current iteration and writes the result so far (exit
+// status 128 + the signal), and a loss that stops being finite saves the last good image.
 #include <nst/nst.hpp>
 
+#include <csignal>
 #include <cstdio>
 #include <exception>
 #include <map>
@@ -22,6 +25,24 @@
 namespace {
 
 using namespace nst_cli;
+
+// The first Ctrl-C (SIGINT) or SIGTERM during a run stops it after the current iteration and the
+// result so far is written as usual; a second one ends the program at once (SA_RESETHAND). A
+// signal the parent told us to ignore (as shells do for SIGINT of background jobs) stays ignored.
+volatile std::sig_atomic_t stop_signal = 0;
+
+void request_stop(int signal) { stop_signal = signal; }
+
+void stop_gracefully_on_signals() {
+  for (const int signal : {SIGINT, SIGTERM}) {
+    struct sigaction action {}, previous {};
+    if (sigaction(signal, nullptr, &previous) != 0 || previous.sa_handler == SIG_IGN) continue;
+    action.sa_handler = request_stop;
+    action.sa_flags = SA_RESETHAND;
+    sigemptyset(&action.sa_mask);
+    sigaction(signal, &action, nullptr);
+  }
+}
 
 struct stylize_command {
   std::string content, output, weights = "weights/vgg19.safetensors", init_image, log_json;
@@ -151,6 +172,7 @@ int run_stylize(const std::vector<std::string>& args) {
                static_cast<long long>(c.options.image_size), nst::num_threads());
 
   progress_printer printer(c.print_every, c.log_json);
+  stop_gracefully_on_signals();
   // The last iteration's image, so that a run stopped by a loss that is no longer finite keeps
   // its work: it is saved as OUTPUT_<iteration> and the error line says so.
   nst::tensor<float> last_image;
@@ -163,6 +185,7 @@ int run_stylize(const std::vector<std::string>& args) {
       last_iteration = p.iteration;
       if (c.save_every > 0 && p.iteration % c.save_every == 0 && p.iteration < p.iterations)
         nst::save_image(numbered(c.output, p.iteration), last_image);
+      return stop_signal == 0;  // false ends the run after this iteration
     }, init);
   } catch (const nst::value_error& e) {
     if (e.id() != 298 || last_iteration == 0) throw;
@@ -175,9 +198,12 @@ int run_stylize(const std::vector<std::string>& args) {
   }
   printer.finish();
   nst::save_image(c.output, result);
+  if (stop_signal != 0)
+    std::fprintf(stderr, "nst: stopped by signal %d after iteration %d of %d\n", static_cast<int>(stop_signal),
+                 last_iteration, c.options.iterations);
   std::fprintf(stderr, "nst: wrote %s (%lldx%lld)\n", c.output.c_str(), static_cast<long long>(result.dim(3)),
                static_cast<long long>(result.dim(2)));
-  return 0;
+  return stop_signal == 0 ? 0 : 128 + stop_signal;
 }
 
 int run_weights(const std::vector<std::string>& args) {

@@ -12,8 +12,9 @@
 #   tests/cli/bad_input.sh NST_BINARY SHARED_DIR WORK_DIR CASE      (CASE: see the list below)
 #   tests/cli/bad_input.sh NST_BINARY SHARED_DIR WORK_DIR all       (every case, a summary)
 #   tests/cli/bad_input.sh --list                                   (the case names)
-# The last two cases are the controls: valid input succeeds and replaces the output, and zero
-# iterations or zero loss weights are valid requests (the starting image; a term switched off).
+# The last three cases are the controls: valid input succeeds and replaces the output, zero
+# iterations or zero loss weights are valid requests (the starting image; a term switched off),
+# and a run stopped by a signal (Ctrl-C, SIGTERM) writes the result it has.
 set -uo pipefail
 
 if [ "${1:-}" = --list ]; then
@@ -41,7 +42,7 @@ cases=(missing_content missing_style missing_weights unreadable_content director
   image_size_negative image_size_zero image_size_huge iterations_negative iterations_huge
   content_weight_negative style_weight_huge tv_weight_nan learning_rate_zero style_scale_huge
   unknown_option missing_value inspect_random_bytes convert_nan_weights valid_run_replaces_output
-  zero_iterations_and_weights_are_valid)
+  zero_iterations_and_weights_are_valid interrupted_run_writes_its_result)
 
 # ---- inputs ----------------------------------------------------------------------------------
 
@@ -236,6 +237,28 @@ run_case() {
       stylize --iterations 0 --content-weight 0 --style-weight 0 --tv-weight 0 > stdout.txt 2> stderr.txt ||
         { echo "FAIL: refused"; cat stderr.txt; return 1; }
       echo "ok: exit 0" ;;
+    interrupted_run_writes_its_result)
+      # SIGTERM: a shell script's background jobs ignore SIGINT, and nst leaves an ignored signal
+      # ignored; Ctrl-C in a terminal takes the same path.
+      "$nst" stylize --content content.tga --style style.tga --output keep.png --weights "$narrow" --image-size 32 \
+        --iterations 1000000 --print-every 1 > stdout.txt 2> stderr.txt &
+      local pid=$! waited=0 status
+      until grep -q '^iteration 2/' stderr.txt; do  # the run is under way
+        sleep 0.1
+        waited=$((waited + 1))
+        [ $waited -lt 600 ] || { kill -9 $pid; echo "FAIL: no progress in 60 s"; return 1; }
+      done
+      kill -TERM $pid
+      for ((waited = 0; waited < 600; waited++)); do kill -0 $pid 2> /dev/null || break; sleep 0.1; done
+      kill -0 $pid 2> /dev/null && { kill -9 $pid; echo "FAIL: still running 60 s after SIGTERM"; return 1; }
+      wait $pid
+      status=$?
+      if [ $status -ne 143 ] || ! grep -q '^nst: stopped by signal 15 after iteration [0-9]* of 1000000$' stderr.txt ||
+        cmp -s keep.png keep.expected || ! "$nst" stylize --content keep.png --style style.tga --output copy.png \
+        --weights "$narrow" --image-size 32 --iterations 0 --print-every 0 2> /dev/null; then
+        echo "FAIL: exit status $status; the result was not written"; tail -n 3 stderr.txt; return 1
+      fi
+      echo "ok: exit 143, $(grep '^nst: stopped' stderr.txt)" ;;
     *) echo "unknown case '$1'; cases: ${cases[*]}"; return 2 ;;
   esac
 }
