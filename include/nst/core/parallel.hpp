@@ -7,6 +7,12 @@
 // over the whole range. Chunks depend only on the range and the thread count, so results that
 // combine per-chunk partial sums are reproducible for a given thread count.
 //
+// Starting a team of threads costs microseconds on a quiet machine and milliseconds on a loaded
+// one (the threads spin, waiting for cores), so a loop worth less than `parallel_grain`
+// operations per thread runs on the calling thread alone. Callers say what one item costs:
+//
+//   nst::parallel_for(0, planes, body, nst::grain_items(pixels_per_plane));   // tiny planes: serial
+//
 // Eigen's own GEMM parallelism is switched off (EIGEN_DONT_PARALLELIZE, set by the nst CMake
 // target) so that there is exactly one level of threads: nst's.
 #pragma once
@@ -38,8 +44,19 @@ inline void set_num_threads(int n) {
 #endif
 }
 
+// Work, in simple operations (an add, a compare), worth handing to a thread of its own.
+inline constexpr std::ptrdiff_t parallel_grain = std::ptrdiff_t(1) << 15;
+
+// The smallest number of items worth a thread when each costs about `work_per_item` operations
+// (at least 1): the `min_chunk` argument of parallel_for.
+inline std::ptrdiff_t grain_items(std::ptrdiff_t work_per_item) {
+  const std::ptrdiff_t work = std::max<std::ptrdiff_t>(1, work_per_item);
+  return (parallel_grain + work - 1) / work;
+}
+
 // Calls body(first, last) on disjoint chunks covering [begin, end), in parallel when possible.
-// `min_chunk` is the smallest range worth handing to a thread.
+// `min_chunk` is the smallest range worth handing to a thread (see grain_items): a range shorter
+// than two chunks runs as one call on the calling thread.
 template <class Body>
 void parallel_for(std::ptrdiff_t begin, std::ptrdiff_t end, Body&& body, std::ptrdiff_t min_chunk = 1) {
   const std::ptrdiff_t count = end - begin;

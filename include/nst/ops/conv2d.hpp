@@ -141,9 +141,11 @@ void for_each_output_tile(const conv_geometry& g, index_t groups, Body&& body) {
   });
 }
 
-// The number of groups for_each_output_tile will use.
+// The number of groups for_each_output_tile will use (one tile costs tile x patch x O
+// multiply-adds: a small convolution runs on one thread).
 inline index_t tiled_groups(const conv_geometry& g) {
-  return group_count(g.batch * ceil_div(g.out_pixels(), tile_pixels(g.patch_size(), g.out_pixels())));
+  const index_t tile = tile_pixels(g.patch_size(), g.out_pixels());
+  return group_count(g.batch * ceil_div(g.out_pixels(), tile), grain_items(tile * g.patch_size() * g.out_channels));
 }
 
 }  // namespace detail
@@ -202,7 +204,9 @@ tensor<T> flipped_transposed_kernel(const tensor<T>& weight) {
 // input_gradient_is_convolution). Otherwise, per tile: columns = weightᵀ dout (C*KH*KW x pixels),
 // then col2im adds each column entry onto its input element. Tiles of neighbouring output rows add
 // onto shared input rows, so the output rows are cut into bands at least KH rows high: bands two
-// apart never share an input row, and the even bands run in parallel, then the odd ones.
+// apart never share an input row, and the even bands run in parallel, then the odd ones. The
+// bands depend on the height alone (up to 2 x reproducible_parts of them), not on the thread
+// count, so every input element receives its additions in the same order on any machine.
 template <class T>
 tensor<T> conv2d_backward_input(const tensor<T>& grad_output, const tensor<T>& weight, const shape& input_shape,
                                 const conv2d_params& p = {}) {
@@ -215,10 +219,11 @@ tensor<T> conv2d_backward_input(const tensor<T>& grad_output, const tensor<T>& w
                   {1, g.kernel_height - 1 - g.padding});
   const detail::patch_layout patches = g.patches();
   const const_matrix_map w(weight.data(), g.out_channels, g.patch_size());
-  const index_t band_rows = std::max(g.kernel_height, detail::ceil_div(g.out_height, 2 * num_threads()));
+  const index_t band_rows = std::max(g.kernel_height, detail::ceil_div(g.out_height, detail::reproducible_parts));
   const index_t bands = detail::ceil_div(g.out_height, band_rows);
   const index_t tile = detail::tile_pixels(g.patch_size(), band_rows * g.out_width);
-  const index_t groups = detail::group_count(g.batch * detail::ceil_div(bands, 2));
+  const index_t groups = detail::group_count(g.batch * detail::ceil_div(bands, 2),
+                                             grain_items(band_rows * g.out_width * g.patch_size() * g.out_channels));
   auto buffers = detail::column_buffers<T>(groups, g.patch_size(), tile);
   tensor<T> grad_input(input_shape);
   for (index_t parity = 0; parity < 2; ++parity) {
@@ -288,7 +293,7 @@ tensor<T> conv2d_backward_bias(const tensor<T>& grad_output) {
       }
       grad_bias[o] = static_cast<T>(sum);
     }
-  });
+  }, grain_items(batch * pixels));
   return grad_bias;
 }
 

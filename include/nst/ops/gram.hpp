@@ -27,9 +27,11 @@ inline void check_gram_features(const shape& features, const char* function) {
 }
 
 // Calls body(n, first_row, row_count) over blocks of the `rows` rows of each of `batch` items,
-// the blocks in parallel (at least `min_rows` rows in a block, blocks never span two items).
+// the blocks in parallel (at least 16 rows and parallel_grain of work, each row costing
+// `row_work`, in a block; blocks never span two items).
 template <class Body>
-void for_each_row_block(index_t batch, index_t rows, Body&& body, index_t min_rows = 16) {
+void for_each_row_block(index_t batch, index_t rows, index_t row_work, Body&& body) {
+  const index_t min_rows = std::max<index_t>(16, grain_items(row_work));
   const index_t blocks_per_item = std::max<index_t>(1, std::min<index_t>(num_threads(), rows / min_rows));
   parallel_for(0, batch * blocks_per_item, [&](index_t first, index_t last) {
     for (index_t b = first; b < last; ++b) {
@@ -50,7 +52,7 @@ tensor<T> gram(const tensor<T>& features) {
   const index_t batch = features.dim(0), channels = features.dim(1), pixels = features.dim(2) * features.dim(3);
   const T scale = static_cast<T>(1.0 / static_cast<double>(channels * pixels));
   tensor<T> g({batch, channels, channels});
-  detail::for_each_row_block(batch, channels, [&](index_t n, index_t row0, index_t rows) {
+  detail::for_each_row_block(batch, channels, channels * pixels, [&](index_t n, index_t row0, index_t rows) {
     const const_matrix_map f(features.data() + n * channels * pixels, channels, pixels);
     matrix_map(g.data() + n * channels * channels, channels, channels).middleRows(row0, rows).noalias() =
         (scale * f.middleRows(row0, rows)) * f.transpose();
@@ -75,7 +77,7 @@ tensor<T> gram_backward(const tensor<T>& grad_gram, const tensor<T>& features) {
     matrix_map(symmetric.data() + n * channels * channels, channels, channels) = scale * (dg + dg.transpose());
   }
   tensor<T> grad_features(features.shape());
-  detail::for_each_row_block(batch, channels, [&](index_t n, index_t row0, index_t rows) {
+  detail::for_each_row_block(batch, channels, channels * pixels, [&](index_t n, index_t row0, index_t rows) {
     const const_matrix_map s(symmetric.data() + n * channels * channels, channels, channels);
     const const_matrix_map f(features.data() + n * channels * pixels, channels, pixels);
     matrix_map(grad_features.data() + n * channels * pixels, channels, pixels).middleRows(row0, rows).noalias() =

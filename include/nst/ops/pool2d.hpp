@@ -74,6 +74,7 @@ max_pool2d_result<T> max_pool2d(const tensor<T>& input, const pool2d_params& p =
             "max_pool2d: input planes of ", height, "x", width, " are too large for 32-bit argmax indices");
   max_pool2d_result<T> result{tensor<T>(out_shape),
                               std::vector<std::int32_t>(static_cast<std::size_t>(out_shape.numel()))};
+  const index_t plane_work = out_h * out_w * p.kernel * p.kernel;
   parallel_for(0, out_shape[0] * out_shape[1], [&](index_t first, index_t last) {
     for (index_t plane = first; plane < last; ++plane) {
       const T* in = input.data() + plane * height * width;
@@ -99,7 +100,7 @@ max_pool2d_result<T> max_pool2d(const tensor<T>& input, const pool2d_params& p =
         }
       }
     }
-  });
+  }, grain_items(plane_work));
   return result;
 }
 
@@ -128,7 +129,7 @@ tensor<T> max_pool2d_backward(const tensor<T>& grad_output, const std::vector<st
       for (index_t i = plane * out_plane; i < (plane + 1) * out_plane; ++i)
         dx[argmax[static_cast<std::size_t>(i)]] += grad_output[i];
     }
-  });
+  }, grain_items(plane_size));
   return grad_input;
 }
 
@@ -154,7 +155,7 @@ tensor<T> avg_pool2d(const tensor<T>& input, const pool2d_params& p = {}) {
         }
       }
     }
-  });
+  }, grain_items(out_h * out_w * p.kernel * p.kernel));
   return output;
 }
 
@@ -181,7 +182,7 @@ tensor<T> avg_pool2d_backward(const tensor<T>& grad_output, const shape& input_s
         }
       }
     }
-  });
+  }, grain_items(out_h * out_w * p.kernel * p.kernel));
   return grad_input;
 }
 

@@ -97,7 +97,7 @@ T total_variation(const tensor<T>& x) {
         }
         return s;
       },
-      1);
+      grain_items(4 * height * width));
   return static_cast<T>(total);
 }
 
@@ -124,7 +124,7 @@ tensor<T> total_variation_backward(const tensor<T>& x, T grad) {
           g[h * width + w] = twice_grad * d;
         }
     }
-  });
+  }, grain_items(4 * height * width));
   return grad_x;
 }
 

@@ -93,7 +93,7 @@ tensor<T> resize(const tensor<T>& image, index_t height, index_t width) {
         }
       }
     }
-  });
+  }, grain_items(8 * (in_h * width + height * width)));
   return out;
 }
 

@@ -20,10 +20,10 @@ namespace nst {
 namespace detail {
 
 // Elements per parallel chunk for cheap elementwise loops (smaller ranges run on one thread).
-constexpr index_t elementwise_chunk = index_t(1) << 15;
+constexpr index_t elementwise_chunk = parallel_grain;
 
 // How many groups to split `count` tasks into: one per thread, but at least `min_per_group`
-// tasks in each group and never fewer than one group.
+// tasks in each group (grain_items(work per task) for cheap tasks) and never fewer than one group.
 inline index_t group_count(index_t count, index_t min_per_group = 1) {
   const index_t useful = std::max<index_t>(1, count / std::max<index_t>(1, min_per_group));
   return std::max<index_t>(1, std::min<index_t>(num_threads(), useful));
@@ -38,11 +38,18 @@ void for_each_group(index_t count, index_t groups, Body&& body) {
   });
 }
 
+// Work whose result depends on how it is cut (a sum of partial sums, accumulation into shared
+// outputs) is cut into at most this many parts, a number that depends on the work alone and
+// never on the thread count, so that any number of threads gives the same bits.
+constexpr index_t reproducible_parts = 16;
+
 // Σ over [0, count) of term(first, last) (a double), the ranges summed in parallel and the
 // partial sums added in a fixed order. Float reductions go through here to get double accuracy.
+// The ranges depend on count and min_per_group only: the sum is the same for any thread count.
 template <class Term>
 double parallel_sum(index_t count, Term&& term, index_t min_per_group = 1 << 14) {
-  const index_t groups = group_count(count, min_per_group);
+  const index_t groups =
+      std::max<index_t>(1, std::min<index_t>(reproducible_parts, count / std::max<index_t>(1, min_per_group)));
   std::vector<double> partial(static_cast<std::size_t>(groups), 0.0);
   for_each_group(count, groups, [&](index_t g, index_t first, index_t last) {
     partial[static_cast<std::size_t>(g)] = term(first, last);
