@@ -32,3 +32,72 @@ TEST_CASE("original_colors keeps the result's luminance and the content's chromi
   CHECK_THROWS_AS(nst::original_colors(stylized, nst::tensor<double>({1, 3, 6, 5})), nst::shape_error);
   CHECK_THROWS_AS(nst::rgb_to_yuv(nst::tensor<double>({1, 4, 2, 2})), nst::shape_error);
 }
+
+namespace {
+// Mean [3] and covariance [3,3] of an RGB image's pixels, from the definition.
+std::pair<Eigen::Vector3d, Eigen::Matrix3d> color_statistics(const nst::tensor<double>& rgb) {
+  const nst::index_t plane = rgb.dim(2) * rgb.dim(3);
+  Eigen::Vector3d mean = Eigen::Vector3d::Zero();
+  for (nst::index_t i = 0; i < plane; ++i) mean += Eigen::Vector3d(rgb[i], rgb[plane + i], rgb[2 * plane + i]);
+  mean /= static_cast<double>(plane);
+  Eigen::Matrix3d cov = Eigen::Matrix3d::Zero();
+  for (nst::index_t i = 0; i < plane; ++i) {
+    const Eigen::Vector3d d = Eigen::Vector3d(rgb[i], rgb[plane + i], rgb[2 * plane + i]) - mean;
+    cov += d * d.transpose();
+  }
+  return {mean, cov / static_cast<double>(plane)};
+}
+
+// A colourful image: random pixels mixed so the channels correlate, shifted towards red.
+nst::tensor<double> tinted_image(nst::shape s, unsigned seed, double red) {
+  auto image = nst_test::random_tensor<double>(s, seed, 0.0, 0.6);
+  const nst::index_t plane = s[2] * s[3];
+  for (nst::index_t i = 0; i < plane; ++i) {
+    image[i] += red;
+    image[plane + i] = 0.5 * image[plane + i] + 0.3 * image[i];
+  }
+  return image;
+}
+}  // namespace
+
+TEST_CASE("match_colors: Cholesky and PCA give the reference's mean and covariance", "[style][color]") {
+  const auto style = tinted_image({1, 3, 9, 7}, 24, 0.4);
+  const auto content = tinted_image({1, 3, 6, 11}, 25, 0.0);
+  const auto [content_mean, content_cov] = color_statistics(content);
+  const auto [style_mean, style_cov] = color_statistics(style);
+  REQUIRE((style_mean - content_mean).norm() > 0.1);  // the test means something
+
+  for (const auto method : {nst::color_match::cholesky, nst::color_match::pca}) {
+    const auto matched = nst::match_colors(style, content, method);
+    REQUIRE(matched.shape() == style.shape());
+    const auto [mean, cov] = color_statistics(matched);
+    CHECK((mean - content_mean).norm() < 1e-9);
+    CHECK((cov - content_cov).norm() < 1e-5 * content_cov.norm());
+  }
+  // The two differ (by a rotation), and none changes nothing.
+  const auto by_cholesky = nst::match_colors(style, content, nst::color_match::cholesky);
+  const auto by_pca = nst::match_colors(style, content, nst::color_match::pca);
+  CHECK(nst_test::max_relative_error(by_cholesky, by_pca) > 1e-3);
+  CHECK(nst::match_colors(style, content, nst::color_match::none).vector() == style.vector());
+  CHECK_THROWS_WITH(nst::match_colors(nst::tensor<double>({1, 1, 4, 4}), content, nst::color_match::pca),
+                    Catch::Contains("expected an RGB image [1,3,H,W]"));
+}
+
+TEST_CASE("luminance_image and match_luminance: grey images with the reference's luminance statistics",
+          "[style][color]") {
+  const auto style = tinted_image({1, 3, 8, 8}, 26, 0.3);
+  const auto content = tinted_image({1, 3, 5, 9}, 27, 0.0);
+  const auto grey = nst::luminance_image(content);
+  const auto yuv = nst::rgb_to_yuv(content);
+  const nst::index_t plane = 45;
+  for (nst::index_t i = 0; i < plane; ++i) {
+    CHECK(grey[i] == Approx(yuv[i]).epsilon(1e-12));
+    CHECK(grey[plane + i] == grey[i]);
+    CHECK(grey[2 * plane + i] == grey[i]);
+  }
+  const auto matched = nst::match_luminance(style, content);
+  const auto [mean, cov] = color_statistics(matched);
+  const auto [content_mean, content_cov] = color_statistics(grey);
+  CHECK(mean(0) == Approx(content_mean(0)).epsilon(1e-9));
+  CHECK(cov(0, 0) == Approx(content_cov(0, 0)).epsilon(1e-9));
+}

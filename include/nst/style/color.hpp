@@ -4,14 +4,30 @@
 // after the fact (Gatys et al. 2017, "luminance transfer" done post hoc, as neural-style's
 // -original_colors): the result's luminance Y with the content's chrominance U, V.
 // Conversions use the BT.601 YUV matrix on RGB images [N,3,H,W] with values in [0,1].
+//
+// The other two colour controls of that paper act before the transfer:
+//   - colour histogram matching: match_colors(style, content, color_match::cholesky) recolours
+//     the style image so its pixels' mean and 3x3 colour covariance equal the content's,
+//     x' = A (x - μ_s) + μ_c with A Σ_s Aᵀ = Σ_c, A from Cholesky factors (A = L_c L_s⁻¹) or from
+//     symmetric square roots (color_match::pca, A = Σ_c^½ Σ_s^-½, the eigendecomposition
+//     variant, which rotates colours least);
+//   - luminance-only transfer: optimise on luminance_image(content) and
+//     luminance_image(match_luminance(style, content)) (grey, R=G=B=Y), then recombine with
+//     original_colors(result, content).
+//
+//   auto recoloured = nst::match_colors(style, content, nst::color_match::pca);
 #pragma once
 
 #include <algorithm>
 #include <array>
+#include <cmath>
 
+#include <Eigen/Cholesky>
+#include <Eigen/Eigenvalues>
 #include <Eigen/LU>
 
 #include "../core/tensor.hpp"
+#include "../loss/detail/feature_statistics.hpp"
 
 namespace nst {
 namespace detail {
@@ -66,6 +82,91 @@ tensor<T> original_colors(const tensor<T>& stylized, const tensor<T>& content) {
   tensor<T> rgb = yuv_to_rgb(yuv);
   for (T& v : rgb) v = std::min(T(1), std::max(T(0), v));
   return rgb;
+}
+
+// How match_colors computes the linear map A with A Σ_s Aᵀ = Σ_c (none: no matching).
+enum class color_match { none, cholesky, pca };
+
+namespace detail {
+// The pixels' mean [3] and colour covariance [3,3] of an RGB image [1,3,H,W], in double.
+template <class T>
+feature_moments<double> color_moments(const tensor<T>& rgb, const char* what) {
+  NST_CHECK(rgb.rank() == 4 && rgb.dim(0) == 1 && rgb.dim(1) == 3 && rgb.size() > 0, shape_error, 186, what,
+            ": expected an RGB image [1,3,H,W], got ", rgb.shape());
+  return weighted_moments(rgb.template cast<double>());
+}
+
+// Σ + εI with ε = 1e-6 · tr(Σ)/3 + 1e-12, so a flat-coloured image still has an invertible covariance.
+inline Eigen::Matrix3d regularised(const tensor<double>& covariance) {
+  Eigen::Matrix3d m = Eigen::Map<const Eigen::Matrix<double, 3, 3, Eigen::RowMajor>>(covariance.data());
+  m.diagonal().array() += 1e-6 * m.trace() / 3 + 1e-12;
+  return m;
+}
+
+// The symmetric square root of a symmetric positive definite matrix (power ½) or its inverse (-½).
+inline Eigen::Matrix3d symmetric_power(const Eigen::Matrix3d& m, double power) {
+  const Eigen::SelfAdjointEigenSolver<Eigen::Matrix3d> eigen(m);
+  const Eigen::Vector3d scaled = eigen.eigenvalues().cwiseMax(1e-300).array().pow(power).matrix();
+  return eigen.eigenvectors() * scaled.asDiagonal() * eigen.eigenvectors().transpose();
+}
+}  // namespace detail
+
+// `source` ([1,3,H,W] RGB) recoloured so that the mean and covariance of its pixels' colours
+// equal those of `reference` (any size): x' = A (x - μ_s) + μ_r, A as color_match says (none
+// returns source). Values are not clamped (a few may leave [0,1]); shape_error 186.
+template <class T>
+tensor<T> match_colors(const tensor<T>& source, const tensor<T>& reference, color_match method) {
+  const detail::feature_moments<double> s = detail::color_moments(source, "match_colors (source)");
+  const detail::feature_moments<double> r = detail::color_moments(reference, "match_colors (reference)");
+  if (method == color_match::none) return source;
+  const Eigen::Matrix3d cs = detail::regularised(s.covariance), cr = detail::regularised(r.covariance);
+  Eigen::Matrix3d a;
+  if (method == color_match::cholesky) {
+    const Eigen::Matrix3d ls = cs.llt().matrixL(), lr = cr.llt().matrixL();
+    a = lr * ls.inverse();
+  } else {
+    a = detail::symmetric_power(cr, 0.5) * detail::symmetric_power(cs, -0.5);
+  }
+  const Eigen::Vector3d mean_s = Eigen::Map<const Eigen::Vector3d>(s.mean.data());
+  const Eigen::Vector3d mean_r = Eigen::Map<const Eigen::Vector3d>(r.mean.data());
+  const index_t plane = source.dim(2) * source.dim(3);
+  tensor<T> out(source.shape());
+  for (index_t i = 0; i < plane; ++i) {
+    const Eigen::Vector3d x(source[i], source[plane + i], source[2 * plane + i]);
+    const Eigen::Vector3d y = a * (x - mean_s) + mean_r;
+    for (int c = 0; c < 3; ++c) out[c * plane + i] = static_cast<T>(y(c));
+  }
+  return out;
+}
+
+// The luminance Y of an RGB image [N,3,H,W] as a grey RGB image (R = G = B = Y), for the network.
+template <class T>
+tensor<T> luminance_image(const tensor<T>& rgb) {
+  tensor<T> grey = rgb_to_yuv(rgb);
+  const index_t plane = grey.dim(2) * grey.dim(3);
+  for (index_t n = 0; n < grey.dim(0); ++n) {
+    T* image = grey.data() + n * 3 * plane;
+    std::copy_n(image, plane, image + plane);
+    std::copy_n(image, plane, image + 2 * plane);
+  }
+  return grey;
+}
+
+// `source`'s luminance ([1,3,H,W] RGB in, grey RGB out) shifted and scaled to the mean and
+// standard deviation of `reference`'s luminance: Y' = (Y - μ_s) σ_r / σ_s + μ_r (Gatys et al.
+// 2017 match the style's luminance histogram to the content's this way). Not clamped.
+template <class T>
+tensor<T> match_luminance(const tensor<T>& source, const tensor<T>& reference) {
+  auto statistics = [](const tensor<T>& rgb, const char* what) {
+    const detail::feature_moments<double> m = detail::color_moments(luminance_image(rgb), what);
+    return std::pair<double, double>(m.mean[0], std::sqrt(m.covariance[0]));
+  };
+  const auto [mean_s, deviation_s] = statistics(source, "match_luminance (source)");
+  const auto [mean_r, deviation_r] = statistics(reference, "match_luminance (reference)");
+  const double scale = deviation_s > 1e-12 ? deviation_r / deviation_s : 1.0;
+  tensor<T> grey = luminance_image(source);
+  for (T& v : grey) v = static_cast<T>((v - mean_s) * scale + mean_r);
+  return grey;
 }
 
 }  // namespace nst
