@@ -6,6 +6,8 @@
 #     that fails only once the run has started may be preceded by nst's status line), with no
 #     abort, stack trace or sanitizer report,
 #   - leaves an existing output file byte for byte as it was.
+# The out-of-memory case limits the address space (ulimit -v), or under AddressSanitizer (which
+# ulimit would stop) makes allocations over 1 GiB fail, and expects nst's out-of-memory line.
 # Inputs are made here, small (32x32 images, the 48 KB narrow VGG19 fixture), so that a case
 # takes well under a second; the cases that need ../shared skip (exit 77) when it is absent.
 #
@@ -39,7 +41,7 @@ cases=(missing_content missing_style missing_weights unreadable_content director
   truncated_png truncated_jpeg random_bytes_image random_bytes_weights empty_image empty_weights
   vgg16_weights wrong_shape_weights nan_weights layer_not_in_weights layer_not_in_shared_weights
   unknown_layer loss_overflows_during_run output_bad_extension output_in_missing_directory
-  image_size_negative image_size_zero image_size_huge iterations_negative iterations_huge
+  image_size_negative image_size_zero image_size_huge image_size_out_of_memory iterations_negative iterations_huge
   content_weight_negative style_weight_huge tv_weight_nan learning_rate_zero style_scale_huge
   unknown_option missing_value inspect_random_bytes convert_nan_weights valid_run_replaces_output
   zero_iterations_and_weights_are_valid interrupted_run_writes_its_result)
@@ -127,10 +129,14 @@ expect() {
   echo "ok: exit $status: $last"
 }
 
+# The command that runs nst in stylize() (empty: nst itself; the unreadable-file case sets it to
+# run nst as an unprivileged user).
+as_user=()
+
 # stylize with valid small inputs and output keep.png, plus the case's own arguments (later
 # options override earlier ones).
 stylize() {
-  "$nst" stylize --content content.tga --style style.tga --output keep.png --weights "$narrow" \
+  "${as_user[@]}" "$nst" stylize --content content.tga --style style.tga --output keep.png --weights "$narrow" \
     --image-size 32 --iterations 2 --print-every 0 "$@"
 }
 
@@ -145,10 +151,20 @@ run_case() {
       cp content.tga locked.tga
       chmod 000 locked.tga
       if [ -r locked.tga ]; then
-        echo "skipped: running as root, where chmod 000 does not stop reading"
-        return $skip
+        # root reads any file: run nst as the unprivileged user nobody, in a directory it may
+        # write to (nst checks that it can write the output before it reads the inputs).
+        if ! command -v setpriv > /dev/null || ! id -u nobody > /dev/null 2>&1; then
+          echo "skipped: running as root, where chmod 000 does not stop reading, and setpriv or the user nobody is missing"
+          return $skip
+        fi
+        as_user=(setpriv --reuid="$(id -u nobody)" --regid="$(id -g nobody)" --clear-groups)
+        chmod 777 .
       fi
-      expect 1 'io_error.420.*locked\.tga.*Permission denied' no -- stylize --content locked.tga ;;
+      expect 1 'io_error.420.*locked\.tga.*Permission denied' no -- stylize --content locked.tga
+      local status=$?
+      as_user=()
+      chmod 755 .
+      return $status ;;
     directory_as_content) mkdir -p folder.png && expect 1 'io_error.420.*folder\.png.*directory' no -- stylize --content folder.png ;;
     truncated_png)
       head -c $(($(wc -c < good.png) / 2)) good.png > truncated.png
@@ -210,6 +226,21 @@ run_case() {
     image_size_negative) expect 2 'option --image-size: -5 is outside 16\.\.16384' no -- stylize --image-size -5 ;;
     image_size_zero) expect 2 'option --image-size: 0 is outside' no -- stylize --image-size 0 ;;
     image_size_huge) expect 2 'option --image-size: 1000000 is outside' no -- stylize --image-size 1000000 ;;
+    image_size_out_of_memory)
+      # 16384 px is a valid size, but the content resized to 16384x16384 needs 3 GiB, which the
+      # limit below refuses: std::bad_alloc must become nst's one-line message.
+      if grep -qa __asan_init "$nst"; then
+        # AddressSanitizer's allocator returns null above 1 GiB (operator new then throws); its
+        # warning about that goes to asan.* instead of stderr.
+        rm -f asan.*
+        ASAN_OPTIONS="${ASAN_OPTIONS:-}:allocator_may_return_null=1:max_allocation_size_mb=1024:log_path=$PWD/asan" \
+          expect 1 'out of memory \(try a smaller --image-size\)$' yes -- stylize --image-size 16384 || return 1
+        if cat asan.* 2> /dev/null | grep -v 'WARNING: AddressSanitizer failed to allocate' | grep -q .; then
+          echo "FAIL: AddressSanitizer reported more than the failed allocation:"; cat asan.*; return 1
+        fi
+      else
+        (ulimit -v 2000000 && expect 1 'out of memory \(try a smaller --image-size\)$' yes -- stylize --image-size 16384)
+      fi ;;
     iterations_negative) expect 2 'option --iterations: -1 is outside 0\.\.1000000' no -- stylize --iterations -1 ;;
     iterations_huge) expect 2 'option --iterations: 99999999999 is outside 0\.\.1000000' no -- stylize --iterations 99999999999 ;;
     content_weight_negative) expect 2 'option --content-weight: -5 is outside 0\.\.1e\+12' no -- stylize --content-weight -5 ;;
