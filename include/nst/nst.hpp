@@ -4,9 +4,11 @@
 // without it the rest of the library works on tensors alone.
 #pragma once
 
+#include "config.hpp"
 #include "version.hpp"
 
 #include "core.hpp"
+#include "io/plot.hpp"
 #include "io/weights.hpp"
 #if defined(NST_HAVE_STB)
 #include "io/image.hpp"

@@ -45,6 +45,7 @@
 #include "../core/limits.hpp"
 #include "../core/tensor.hpp"
 #include "detail/atomic_file.hpp"
+#include "detail/file_name.hpp"
 
 namespace nst {
 
@@ -54,16 +55,6 @@ namespace detail {
 
 template <class T>
 constexpr bool is_image_scalar = std::is_floating_point<T>::value;
-
-// The extension of `path` after its last dot, lower-cased ("" if none).
-inline std::string lowercase_extension(const std::string& path) {
-  const std::size_t dot = path.find_last_of('.');
-  const std::size_t slash = path.find_last_of('/');
-  if (dot == std::string::npos || (slash != std::string::npos && dot < slash)) return "";
-  std::string ext = path.substr(dot + 1);
-  for (char& c : ext) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return ext;
-}
 
 enum class image_format { png, jpeg, bmp, tga };
 
