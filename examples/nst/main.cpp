@@ -51,6 +51,7 @@ struct stylize_command {
   nst::pooling pool = nst::pooling::max;
   nst::stylize_options options;
   int print_every = 50, save_every = 0, threads = 0;
+  std::string loss_curve, sheet;  // --loss-curve, --sheet; empty = not written
 };
 
 std::vector<option> stylize_options_table(stylize_command& c) {
@@ -115,6 +116,8 @@ std::vector<option> stylize_options_table(stylize_command& c) {
       {"--save-every", "N", "also save OUTPUT_<iteration> every N iterations (0 = off)",
        [&](auto v) { c.save_every = static_cast<int>(parse_integer("--save-every", v, 0, 1000000)); }},
       {"--log-json", "FILE", "one JSON object per iteration", [&](auto v) { c.log_json = v; }},
+      {"--loss-curve", "FILE", "plot the losses against iteration, .svg or .png", [&](auto v) { c.loss_curve = v; }},
+      {"--sheet", "FILE", "also save content | style(s) | result side by side", [&](auto v) { c.sheet = v; }},
       {"--threads", "N", "threads to use (all cores)",
        [&](auto v) { c.threads = static_cast<int>(parse_integer("--threads", v, 1, 1024)); }},
   };
@@ -154,6 +157,14 @@ int run_stylize(const std::vector<std::string>& args) {
   // end of the run (the temporary file save_image writes through is created and removed).
   nst::detail::image_format_for(c.output);
   { const nst::detail::temporary_file probe(c.output, "save_image"); }
+  if (!c.loss_curve.empty()) {
+    nst::detail::loss_curve_format_for(c.loss_curve);
+    const nst::detail::temporary_file probe(c.loss_curve, "save_loss_curve");
+  }
+  if (!c.sheet.empty()) {
+    nst::detail::image_format_for(c.sheet);
+    const nst::detail::temporary_file probe(c.sheet, "save_image");
+  }
   const auto content = nst::load_image<float>(c.content);
   std::vector<nst::tensor<float>> styles;
   for (const std::string& s : c.styles) styles.push_back(nst::load_image<float>(s));
@@ -178,9 +189,11 @@ int run_stylize(const std::vector<std::string>& args) {
   nst::tensor<float> last_image;
   int last_iteration = 0;
   nst::tensor<float> result;
+  nst::loss_history history;  // for --loss-curve
   try {
     result = nst::stylize(net, content, styles, c.options, [&](const nst::stylize_progress<float>& p) {
       printer(p);
+      history.record(p.loss, p.parts);
       last_image = p.image();
       last_iteration = p.iteration;
       if (c.save_every > 0 && p.iteration % c.save_every == 0 && p.iteration < p.iterations)
@@ -198,6 +211,17 @@ int run_stylize(const std::vector<std::string>& args) {
   }
   printer.finish();
   nst::save_image(c.output, result);
+  if (!c.sheet.empty()) {
+    std::vector<nst::tensor<float>> panels{content};
+    panels.insert(panels.end(), styles.begin(), styles.end());
+    panels.push_back(result);
+    nst::save_image(c.sheet, nst::contact_sheet(panels, result.dim(2)));
+    std::fprintf(stderr, "nst: wrote %s\n", c.sheet.c_str());
+  }
+  if (!c.loss_curve.empty() && history.iterations() > 0) {
+    nst::save_loss_curve(c.loss_curve, history.series());
+    std::fprintf(stderr, "nst: wrote %s\n", c.loss_curve.c_str());
+  }
   if (stop_signal != 0)
     std::fprintf(stderr, "nst: stopped by signal %d after iteration %d of %d\n", static_cast<int>(stop_signal),
                  last_iteration, c.options.iterations);
