@@ -4,16 +4,6 @@
 
 namespace {
 
-template <class E, class F>
-int thrown_id(F&& f) {
-  try {
-    f();
-  } catch (const E& e) {
-    return e.id();
-  }
-  return -1;
-}
-
 // The columns [left, left + width) of `sheet` as their own image.
 template <class T>
 nst::tensor<T> region(const nst::tensor<T>& sheet, nst::index_t left, nst::index_t width) {
@@ -52,12 +42,12 @@ TEST_CASE("contact_sheet: one image, no gap, at least one column", "[style][shee
 
 TEST_CASE("contact_sheet: bad input is a clear error", "[style][sheet]") {
   const auto image = nst_test::random_tensor<float>({1, 3, 8, 8}, 5, 0, 1);
-  CHECK(thrown_id<nst::value_error>([] { nst::contact_sheet<float>({}, 10); }) == 277);
-  CHECK(thrown_id<nst::value_error>([&] { nst::contact_sheet<float>({image}, 0); }) == 277);
-  CHECK(thrown_id<nst::value_error>([&] { nst::contact_sheet<float>({image}, 8, -1); }) == 277);
-  CHECK(thrown_id<nst::value_error>([&] { nst::contact_sheet<float>({image, nst::tensor<float>({1, 1, 8, 8})}, 8); }) == 278);
-  CHECK(thrown_id<nst::value_error>([&] { nst::contact_sheet<float>({nst::tensor<float>({3, 8, 8})}, 8); }) == 278);
-  CHECK(thrown_id<nst::value_error>([&] { nst::contact_sheet<float>({nst::tensor<float>({1, 3, 0, 8})}, 8); }) == 278);
-  CHECK(thrown_id<nst::value_error>([&] { nst::contact_sheet<float>({image, image}, 8, nst::max_image_side); }) == 279);
-  CHECK(thrown_id<nst::value_error>([&] { nst::contact_sheet<float>({image}, nst::max_image_side + 1); }) == 279);
+  CHECK_THROWS_WITH((nst::contact_sheet<float>({}, 10)), Catch::Contains("value_error.277"));
+  CHECK_THROWS_WITH((nst::contact_sheet<float>({image}, 0)), Catch::Contains("value_error.277"));
+  CHECK_THROWS_WITH((nst::contact_sheet<float>({image}, 8, -1)), Catch::Contains("value_error.277"));
+  CHECK_THROWS_WITH((nst::contact_sheet<float>({image, nst::tensor<float>({1, 1, 8, 8})}, 8)), Catch::Contains("value_error.278"));
+  CHECK_THROWS_WITH((nst::contact_sheet<float>({nst::tensor<float>({3, 8, 8})}, 8)), Catch::Contains("value_error.278"));
+  CHECK_THROWS_WITH((nst::contact_sheet<float>({nst::tensor<float>({1, 3, 0, 8})}, 8)), Catch::Contains("value_error.278"));
+  CHECK_THROWS_WITH((nst::contact_sheet<float>({image, image}, 8, nst::max_image_side)), Catch::Contains("value_error.279"));
+  CHECK_THROWS_WITH((nst::contact_sheet<float>({image}, nst::max_image_side + 1)), Catch::Contains("value_error.279"));
 }
