@@ -53,12 +53,14 @@ void check_against_reference() {
     CHECK(error_of_largest(nst::winograd_conv3x3(x, forward, bias), want) < tolerance<T, M>());
     CHECK(error_of_largest(nst::winograd_conv3x3(x, forward, bias, true), nst::relu(want)) < tolerance<T, M>());
 
+    // The input gradient uses the same transformed weights; with relu_output, the ReLU's mask too.
     const auto dy = nst_test::random_tensor<T>({s.n, s.o, s.h, s.w}, 4);
-    const auto backward = nst::winograd_weights<T, M>::for_input_gradient(weight);
-    CHECK(backward.in_channels() == s.o);
-    CHECK(backward.out_channels() == s.c);
-    CHECK(error_of_largest(nst::winograd_conv3x3(dy, backward),
+    CHECK(error_of_largest(nst::winograd_conv3x3_backward_input(dy, forward),
                            nst::conv2d_backward_input_reference(dy, weight, x.shape(), {1, 1})) < tolerance<T, M>());
+    const auto y = nst::relu(want);
+    CHECK(error_of_largest(nst::winograd_conv3x3_backward_input(dy, forward, y),
+                           nst::conv2d_backward_input_reference(nst::relu_backward(dy, y), weight, x.shape(), {1, 1})) <
+          tolerance<T, M>());
   }
 }
 
@@ -79,11 +81,15 @@ TEST_CASE("winograd: VGG-sized layers match conv2d at every thread count", "[ops
   const auto bias = nst_test::random_tensor<float>({96}, 7);
   const auto want = nst::conv2d(x, weight, bias, {1, 1});
   const nst::winograd_weights<float> u(weight);
+  const auto dy = nst_test::random_tensor<float>({2, 96, 45, 38}, 8);
+  const auto x2 = nst_test::random_tensor<float>({2, 64, 45, 38}, 9);
+  const auto want_dx = nst::conv2d_backward_input(dy, weight, x2.shape(), {1, 1});
   const int threads = nst::num_threads();
   for (int t : {1, 2, 3}) {
     INFO(t << " threads");
     nst::set_num_threads(t);
     CHECK(error_of_largest(nst::winograd_conv3x3(x, u, bias), want) < tolerance<float, 4>());
+    CHECK(error_of_largest(nst::winograd_conv3x3_backward_input(dy, u), want_dx) < tolerance<float, 4>());
   }
   nst::set_num_threads(threads);
 }
@@ -99,4 +105,8 @@ TEST_CASE("winograd: bad shapes are reported with the shapes involved", "[ops][w
                   nst::shape_error);
   CHECK_THROWS_AS(nst::winograd_conv3x3(nst::tensor<float>({1, 3, 8, 8}), nst::winograd_weights<float>()),
                   nst::value_error);
+  CHECK_THROWS_WITH(nst::winograd_conv3x3_backward_input(nst::tensor<float>({1, 3, 8, 8}), u),
+                    Catch::Contains("[1,3,8,8]") && Catch::Contains("[4,3,3,3]"));
+  CHECK_THROWS_AS(nst::winograd_conv3x3_backward_input(nst::tensor<float>({1, 4, 8, 8}), u, nst::tensor<float>({1, 4, 8, 9})),
+                  nst::shape_error);
 }

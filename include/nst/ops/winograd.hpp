@@ -14,17 +14,19 @@
 // (tests/ops/winograd.test.cpp measures both).
 //
 //   nst::winograd_weights<float> u(weight);                       // weight [O,C,3,3], once
-//   auto y  = nst::winograd_conv3x3(x, u, bias);                   // = conv2d(x, weight, bias, {1, 1})
-//   nst::winograd_weights<float> ut = nst::winograd_weights<float>::for_input_gradient(weight);
-//   auto dx = nst::winograd_conv3x3(dy, ut);                       // = conv2d_backward_input(dy, weight, ...)
+//   auto y  = nst::winograd_conv3x3(x, u, bias, true);             // = relu(conv2d(x, weight, bias, {1, 1}))
+//   auto dx = nst::winograd_conv3x3_backward_input(dy, u, y);      // = conv2d_backward_input(dy ⊙ [y > 0], ...)
 //
-// The input gradient of a 3x3/s1/p1 convolution is itself one: of dout with the kernel rotated by
-// 180° and its channel axes swapped, which for_input_gradient() transforms instead.
+// The input gradient is the adjoint of the forward pass and uses the same U, transposed in its
+// channel axes inside the transformed domain: dx = Σ B [U_ξᵀ (A dy Aᵀ)_ξ] Bᵀ (no second, rotated
+// copy of the kernel).
 //
-// How it runs: the tiles of all batch items are cut into blocks (a few hundred tiles, so the
-// block's V and M stay within a few MB); blocks run in parallel, each transforming its input
-// tiles, doing the (m+2)^2 products with Eigen's GEMM, and transforming back with the bias (and
-// optionally a ReLU) applied while the output tile is in registers.
+// How it runs: tiles are cut into blocks (a few dozen to a few hundred, so the block's
+// transformed input and output stay within a few MB, in scratch memory kept per calling thread
+// and reused across calls); blocks run in parallel, each transforming its tiles (channel by
+// channel, tiles innermost, so every transformed stream is written contiguously), doing the
+// (m+2)^2 products with Eigen's GEMM, and transforming back with the bias and optionally a ReLU
+// applied while the output tile is in registers.
 #pragma once
 
 #include <algorithm>
@@ -35,6 +37,14 @@
 #include "../core/tensor.hpp"
 #include "detail/im2col.hpp"
 #include "detail/partition.hpp"
+
+// Full unrolling of the transform loops, so that the zero test on each constant folds away
+// (GCC; other compilers unroll what they judge worth it).
+#if defined(__GNUC__) && !defined(__clang__)
+#define NST_WINOGRAD_UNROLL _Pragma("GCC unroll 8")
+#else
+#define NST_WINOGRAD_UNROLL
+#endif
 
 namespace nst {
 
@@ -67,29 +77,56 @@ struct winograd_matrices<4> {
       {1, 1, 1, 1, 1, 0}, {0, 1, -1, 2, -2, 0}, {0, 1, 1, 4, 4, 0}, {0, 1, -1, 8, -8, 1}};
 };
 
-// out = L · in · Rᵀ for small fixed-size matrices (L: R1 x C1, in: C1 x C2, R: R2 x C2); the
-// sizes are compile-time constants, so the loops unroll and the zeros of L and R fold away.
-template <int R1, int C1, int R2, int C2, class T>
-inline void sandwich(const double (&L)[R1][C1], const T (&in)[C1][C2], const double (&R)[R2][C2], T (&out)[R1][R2]) {
-  T left[R1][C2];
-  for (int i = 0; i < R1; ++i)
-    for (int j = 0; j < C2; ++j) {
-      T s = T(0);
-      for (int k = 0; k < C1; ++k) s += static_cast<T>(L[i][k]) * in[k][j];
-      left[i][j] = s;
+// Tiles transformed together: one SIMD register of floats wide, so the transforms below, written
+// as loops over lanes innermost, vectorise.
+template <class T>
+constexpr int winograd_lanes = 64 / static_cast<int>(sizeof(T));
+
+// out = L · in · Rᵀ, or with Transposed out = Lᵀ · in · R (the adjoint, used by the input
+// gradient with the same matrices), for `Lanes` independent small matrices at once:
+// in[k][m][lane]. Sizes are compile-time constants, so the loops unroll; zero entries of the
+// transform matrices are skipped (IEEE rules forbid the compiler to drop `+ 0 * x` itself).
+template <bool Transposed, int Lanes, int LR, int LC, int RR, int RC, class T>
+inline void sandwich(const double (&L)[LR][LC], const T (&in)[Transposed ? LR : LC][Transposed ? RR : RC][Lanes],
+                     const double (&R)[RR][RC], T (&out)[Transposed ? LC : LR][Transposed ? RC : RR][Lanes]) {
+  constexpr int rows = Transposed ? LC : LR, inner_rows = Transposed ? LR : LC;
+  constexpr int cols = Transposed ? RC : RR, inner_cols = Transposed ? RR : RC;
+  T left[rows][inner_cols][Lanes];
+  NST_WINOGRAD_UNROLL
+  for (int i = 0; i < rows; ++i) {
+    NST_WINOGRAD_UNROLL
+    for (int j = 0; j < inner_cols; ++j) {
+      T s[Lanes] = {};
+      NST_WINOGRAD_UNROLL
+      for (int k = 0; k < inner_rows; ++k) {
+        const double f = Transposed ? L[k][i] : L[i][k];
+        if (f != 0)
+          for (int l = 0; l < Lanes; ++l) s[l] += static_cast<T>(f) * in[k][j][l];
+      }
+      for (int l = 0; l < Lanes; ++l) left[i][j][l] = s[l];
     }
-  for (int i = 0; i < R1; ++i)
-    for (int j = 0; j < R2; ++j) {
-      T s = T(0);
-      for (int k = 0; k < C2; ++k) s += left[i][k] * static_cast<T>(R[j][k]);
-      out[i][j] = s;
+  }
+  NST_WINOGRAD_UNROLL
+  for (int i = 0; i < rows; ++i) {
+    NST_WINOGRAD_UNROLL
+    for (int j = 0; j < cols; ++j) {
+      T s[Lanes] = {};
+      NST_WINOGRAD_UNROLL
+      for (int k = 0; k < inner_cols; ++k) {
+        const double f = Transposed ? R[k][j] : R[j][k];
+        if (f != 0)
+          for (int l = 0; l < Lanes; ++l) s[l] += left[i][k][l] * static_cast<T>(f);
+      }
+      for (int l = 0; l < Lanes; ++l) out[i][j][l] = s[l];
     }
+  }
 }
 
 }  // namespace detail
 
 // The kernel of a 3x3 convolution transformed for F(M x M, 3x3): for each of the (M+2)^2
-// positions ξ, the O x C matrix U_ξ[o][c] = (G g_oc Gᵀ)[ξ]. Built once, used by every call.
+// positions ξ, the O x C matrix U_ξ[o][c] = (G g_oc Gᵀ)[ξ]. Built once (4x the kernel's memory
+// for F(4x4)), used by every forward call and, transposed, by every input-gradient call.
 template <class T, int M = 4>
 class winograd_weights {
   static_assert(M == 2 || M == 4, "nst::winograd_weights: F(2x2,3x3) and F(4x4,3x3) are provided");
@@ -101,11 +138,29 @@ class winograd_weights {
   static constexpr int positions = alpha * alpha;
 
   winograd_weights() = default;
-  // For y = conv2d(x, weight, bias, {1, 1}); weight [O,C,3,3].
-  explicit winograd_weights(const tensor<T>& weight) : winograd_weights(weight, false) {}
-  // For dx = conv2d_backward_input(dy, weight, x.shape(), {1, 1}): the kernel rotated by 180°
-  // with its channel axes swapped, g'[c][o][i][j] = weight[o][c][2-i][2-j].
-  static winograd_weights for_input_gradient(const tensor<T>& weight) { return winograd_weights(weight, true); }
+  // For y = conv2d(x, weight, bias, {1, 1}) and its input gradient; weight [O,C,3,3], any
+  // finite values (shape_error 180 otherwise).
+  explicit winograd_weights(const tensor<T>& weight) {
+    NST_CHECK(weight.rank() == 4 && weight.dim(2) == 3 && weight.dim(3) == 3 && weight.size() > 0, shape_error, 180,
+              "winograd_weights: expected a non-empty 3x3 kernel [O,C,3,3], got ", weight.shape());
+    out_ = weight.dim(0);
+    in_ = weight.dim(1);
+    data_.resize(static_cast<std::size_t>(positions * out_ * in_));
+    parallel_for(
+        0, out_,
+        [&](index_t first, index_t last) {
+          for (index_t o = first; o < last; ++o)
+            for (index_t c = 0; c < in_; ++c) {
+              T g[3][3][1], u[alpha][alpha][1];
+              for (int i = 0; i < 3; ++i)
+                for (int j = 0; j < 3; ++j) g[i][j][0] = weight.at(o, c, i, j);
+              detail::sandwich<false, 1>(transform::G, g, transform::G, u);
+              for (int xi = 0; xi < positions; ++xi)
+                data_[static_cast<std::size_t>((xi * out_ + o) * in_ + c)] = u[xi / alpha][xi % alpha][0];
+            }
+        },
+        grain_items(in_ * 200));
+  }
 
   index_t out_channels() const { return out_; }
   index_t in_channels() const { return in_; }
@@ -114,117 +169,326 @@ class winograd_weights {
   const T* position(int xi) const { return data_.data() + static_cast<index_t>(xi) * out_ * in_; }
 
  private:
-  winograd_weights(const tensor<T>& weight, bool rotated) {
-    NST_CHECK(weight.rank() == 4 && weight.dim(2) == 3 && weight.dim(3) == 3 && weight.size() > 0, shape_error, 180,
-              "winograd_weights: expected a non-empty 3x3 kernel [O,C,3,3], got ", weight.shape());
-    const index_t kernel_out = weight.dim(0), kernel_in = weight.dim(1);
-    out_ = rotated ? kernel_in : kernel_out;
-    in_ = rotated ? kernel_out : kernel_in;
-    data_.resize(static_cast<std::size_t>(positions * out_ * in_));
-    parallel_for(0, out_, [&](index_t first, index_t last) {
-      for (index_t o = first; o < last; ++o)
-        for (index_t c = 0; c < in_; ++c) {
-          T g[3][3], u[alpha][alpha];
-          for (int i = 0; i < 3; ++i)
-            for (int j = 0; j < 3; ++j)
-              g[i][j] = rotated ? weight.at(c, o, 2 - i, 2 - j) : weight.at(o, c, i, j);
-          detail::sandwich(transform::G, g, transform::G, u);
-          for (int xi = 0; xi < positions; ++xi) data_[static_cast<std::size_t>((xi * out_ + o) * in_ + c)] = u[xi / alpha][xi % alpha];
-        }
-    });
-  }
-
   index_t out_ = 0, in_ = 0;
   typename tensor<T>::storage_type data_;  // positions x O x C
 };
 
 namespace detail {
 
-// Tiles per parallel block: V and M of a block hold about 4M values (positions x (C + O) x
-// tiles), at least 16 tiles, and there are at least as many blocks as threads.
-inline index_t winograd_block_tiles(index_t tiles, index_t positions, index_t in_channels, index_t out_channels) {
-  constexpr index_t block_values = index_t(1) << 22, min_tiles = 16;
-  const index_t by_memory = std::max(min_tiles, block_values / (positions * (in_channels + out_channels)));
-  const index_t per_thread = ceil_div(tiles, static_cast<index_t>(num_threads()));
-  return std::max<index_t>(1, std::min(by_memory, per_thread));
+// Scratch buffers that outlive a call, one set per calling thread, grown when too small and never
+// shrunk: a network run reuses them from layer to layer and iteration to iteration instead of
+// allocating (and page-faulting) megabytes per convolution.
+template <class T>
+typename tensor<T>::storage_type* winograd_scratch(index_t groups, index_t values) {
+  thread_local std::vector<typename tensor<T>::storage_type> buffers;
+  if (static_cast<index_t>(buffers.size()) < groups) buffers.resize(static_cast<std::size_t>(groups));
+  for (index_t g = 0; g < groups; ++g) {
+    auto& b = buffers[static_cast<std::size_t>(g)];
+    if (static_cast<index_t>(b.size()) < values) b.resize(static_cast<std::size_t>(values));
+  }
+  return buffers.data();
+}
+
+// The tiles of an [N,·,H,W] image for F(M x M, 3x3), numbered (n, tile row, tile column) in that
+// order; tile t covers the outputs from (y0, x0) and reads the inputs from (y0 - 1, x0 - 1).
+template <int M>
+struct winograd_tiling {
+  index_t batch, height, width, tiles_y, tiles_x;
+
+  winograd_tiling(index_t n, index_t h, index_t w)
+      : batch(n), height(h), width(w), tiles_y(ceil_div(h, M)), tiles_x(ceil_div(w, M)) {}
+  index_t per_item() const { return tiles_y * tiles_x; }
+  index_t count() const { return batch * per_item(); }
+  index_t item(index_t t) const { return t / per_item(); }
+  index_t y0(index_t t) const { return (t % per_item()) / tiles_x * M; }
+  index_t x0(index_t t) const { return (t % tiles_x) * M; }
+};
+
+// Up to `Lanes` consecutive tiles, transformed together: where each lies, worked out once and
+// used for every channel. Lanes past `used` are padding (zeros in, nothing out).
+template <int M, int Lanes>
+struct winograd_lane_tiles {
+  int used;
+  index_t item[Lanes], y0[Lanes], x0[Lanes], rows[Lanes], cols[Lanes];  // outputs inside the image
+  bool interior[Lanes];  // the whole (M+2)^2 input window lies inside the image
+  // All lanes used, interior, and side by side in one tile row: lane l's window starts M*l
+  // values after lane 0's, so loads and stores become strided vector operations.
+  bool row_run;
+
+  winograd_lane_tiles(const winograd_tiling<M>& tiling, index_t first, index_t count)
+      : used(static_cast<int>(std::min<index_t>(Lanes, count))) {
+    for (int l = 0; l < Lanes; ++l) {
+      const index_t tile = first + std::min(l, used - 1);
+      item[l] = tiling.item(tile);
+      y0[l] = tiling.y0(tile);
+      x0[l] = tiling.x0(tile);
+      rows[l] = std::min<index_t>(M, tiling.height - y0[l]);
+      cols[l] = std::min<index_t>(M, tiling.width - x0[l]);
+      interior[l] = y0[l] >= 1 && x0[l] >= 1 && y0[l] + M + 1 <= tiling.height && x0[l] + M + 1 <= tiling.width;
+    }
+    row_run = used == Lanes;
+    for (int l = 0; l < Lanes; ++l)
+      row_run = row_run && interior[l] && item[l] == item[0] && y0[l] == y0[0] && x0[l] == x0[0] + M * l;
+  }
+};
+
+// Tiles per block: the block's transformed input and output hold about 2M values (positions x
+// (C + O) x tiles), at least 32 tiles so the matrix products keep their speed.
+inline index_t winograd_block_tiles(index_t positions, index_t in_channels, index_t out_channels) {
+  constexpr index_t block_values = index_t(1) << 21, min_tiles = 32;
+  return std::max(min_tiles, block_values / (positions * (in_channels + out_channels)));
+}
+
+// v[(ξ*C + c)*count + t] = (Bᵀ d B)[ξ] for the (M+2)^2 input tile d of tiles first..first+count-1,
+// channel c, zeros outside the image. Channel by channel, a register's width of tiles at a time:
+// the transform vectorises across tiles and each of the (M+2)^2 streams is written contiguously.
+template <int M, class T>
+void winograd_input_transform(const winograd_tiling<M>& tiling, const T* input, index_t channels, index_t first,
+                              index_t count, T* v) {
+  using transform = winograd_matrices<M>;
+  constexpr int alpha = transform::alpha, lanes = winograd_lanes<T>;
+  const index_t height = tiling.height, width = tiling.width;
+  for (index_t t0 = 0; t0 < count; t0 += lanes) {
+    const winograd_lane_tiles<M, lanes> at(tiling, first + t0, count - t0);
+    for (index_t c = 0; c < channels; ++c) {
+      T d[alpha][alpha][lanes], transformed[alpha][alpha][lanes];
+      if (at.row_run) {
+        const T* window = input + (at.item[0] * channels + c) * height * width + (at.y0[0] - 1) * width + at.x0[0] - 1;
+        for (int i = 0; i < alpha; ++i)
+          for (int j = 0; j < alpha; ++j)
+            for (int l = 0; l < lanes; ++l) d[i][j][l] = window[i * width + j + M * l];
+      }
+      for (int l = 0; l < lanes && !at.row_run; ++l) {
+        const T* plane = input + (at.item[l] * channels + c) * height * width;
+        const index_t y0 = at.y0[l] - 1, x0 = at.x0[l] - 1;
+        if (l < at.used && at.interior[l]) {
+          const T* window = plane + y0 * width + x0;
+          for (int i = 0; i < alpha; ++i)
+            for (int j = 0; j < alpha; ++j) d[i][j][l] = window[i * width + j];
+          continue;
+        }
+        for (int i = 0; i < alpha; ++i)
+          for (int j = 0; j < alpha; ++j) {
+            const index_t y = y0 + i, x = x0 + j;
+            d[i][j][l] = l < at.used && y >= 0 && y < height && x >= 0 && x < width ? plane[y * width + x] : T(0);
+          }
+      }
+      sandwich<false, lanes>(transform::BT, d, transform::BT, transformed);
+      for (int xi = 0; xi < alpha * alpha; ++xi) {
+        T* dst = v + (xi * channels + c) * count + t0;
+        for (int l = 0; l < at.used; ++l) dst[l] = transformed[xi / alpha][xi % alpha][l];
+      }
+    }
+  }
+}
+
+// The forward products of a block: m_ξ (O x count) = U_ξ (O x C) · v_ξ (C x count).
+template <class T, int M>
+void winograd_forward_products(const winograd_weights<T, M>& u, index_t count, const T* v, T* m) {
+  using const_matrix_map = typename tensor<T>::const_matrix_map;
+  using matrix_map = typename tensor<T>::matrix_map;
+  const index_t outs = u.out_channels(), ins = u.in_channels();
+  for (int xi = 0; xi < winograd_weights<T, M>::positions; ++xi)
+    matrix_map(m + xi * outs * count, outs, count).noalias() =
+        const_matrix_map(u.position(xi), outs, ins) * const_matrix_map(v + xi * ins * count, ins, count);
+}
+
+// The input-gradient products: z_ξ (C x count) = U_ξᵀ (C x O) · w_ξ (O x count), the same U.
+template <class T, int M>
+void winograd_adjoint_products(const winograd_weights<T, M>& u, index_t count, const T* w, T* z) {
+  using const_matrix_map = typename tensor<T>::const_matrix_map;
+  using matrix_map = typename tensor<T>::matrix_map;
+  const index_t outs = u.out_channels(), ins = u.in_channels();
+  for (int xi = 0; xi < winograd_weights<T, M>::positions; ++xi)
+    matrix_map(z + xi * ins * count, ins, count).noalias() =
+        const_matrix_map(u.position(xi), outs, ins).transpose() * const_matrix_map(w + xi * outs * count, outs, count);
 }
 
 }  // namespace detail
 
-// y = conv2d(input, weight, bias, {1, 1}) for the weight `u` was built from (for_input_gradient:
-// the input gradient, see the overview), then y = max(y, 0) when `relu`. input [N,C,H,W] with
-// C = u.in_channels(); bias [O] or empty. Output [N,O,H,W].
+// y = conv2d(input, weight, bias, {1, 1}) for the weight `u` was built from, then y = max(y, 0)
+// when `relu` (fused: no second pass). input [N,C,H,W] with C = u.in_channels(); bias [O] or
+// empty. Output [N,O,H,W]. shape_error 181/182 for other shapes, value_error 300 for empty u.
 template <class T, int M>
 tensor<T> winograd_conv3x3(const tensor<T>& input, const winograd_weights<T, M>& u, const tensor<T>& bias = {},
                            bool relu = false) {
-  using const_matrix_map = typename tensor<T>::const_matrix_map;
-  using matrix_map = typename tensor<T>::matrix_map;
   using transform = typename winograd_weights<T, M>::transform;
   constexpr int alpha = winograd_weights<T, M>::alpha, positions = winograd_weights<T, M>::positions;
+  constexpr int lanes = detail::winograd_lanes<T>;
   NST_CHECK(!u.empty(), value_error, 300, "winograd_conv3x3: the winograd_weights are empty (default-constructed)");
   NST_CHECK(input.rank() == 4 && input.size() > 0 && input.dim(1) == u.in_channels(), shape_error, 181,
             "winograd_conv3x3: expected a non-empty input [N,", u.in_channels(), ",H,W] for weights [",
             u.out_channels(), ",", u.in_channels(), ",3,3], got ", input.shape());
   NST_CHECK(bias.empty() || (bias.rank() == 1 && bias.dim(0) == u.out_channels()), shape_error, 182,
             "winograd_conv3x3: bias must be [", u.out_channels(), "] or empty, got ", bias.shape());
-  const index_t batch = input.dim(0), channels = input.dim(1), height = input.dim(2), width = input.dim(3);
-  const index_t outs = u.out_channels();
-  const index_t tiles_y = detail::ceil_div(height, M), tiles_x = detail::ceil_div(width, M);
-  const index_t tiles_per_item = tiles_y * tiles_x, tiles = batch * tiles_per_item;
-  const index_t block = detail::winograd_block_tiles(tiles, positions, channels, outs);
-  const index_t blocks = detail::ceil_div(tiles, block);
-  const index_t groups = detail::group_count(blocks);
-  using buffer = typename tensor<T>::storage_type;
-  std::vector<buffer> transformed_in(static_cast<std::size_t>(groups), buffer(static_cast<std::size_t>(positions * channels * block)));
-  std::vector<buffer> transformed_out(static_cast<std::size_t>(groups), buffer(static_cast<std::size_t>(positions * outs * block)));
-  tensor<T> output({batch, outs, height, width});
+  const index_t channels = input.dim(1), outs = u.out_channels();
+  const detail::winograd_tiling<M> tiling(input.dim(0), input.dim(2), input.dim(3));
+  const index_t height = tiling.height, width = tiling.width;
+  const index_t block = detail::winograd_block_tiles(positions, channels, outs);
+  const index_t groups = detail::group_count(tiling.count(), grain_items(positions * channels * outs * 2));
+  const index_t v_size = positions * channels * block, m_size = positions * outs * block;
+  auto* scratch = detail::winograd_scratch<T>(groups, v_size + m_size);
+  tensor<T> output({tiling.batch, outs, height, width});
 
-  detail::for_each_group(blocks, groups, [&](index_t group, index_t first_block, index_t last_block) {
-    T* v = transformed_in[static_cast<std::size_t>(group)].data();
-    T* m = transformed_out[static_cast<std::size_t>(group)].data();
-    for (index_t b = first_block; b < last_block; ++b) {
-      const index_t first_tile = b * block, count = std::min(tiles, first_tile + block) - first_tile;
-      // V_ξ[c][t] = (Bᵀ d B)[ξ] for the input tile d of tile t, channel c (zeros outside the image).
-      for (index_t t = 0; t < count; ++t) {
-        const index_t tile = first_tile + t, n = tile / tiles_per_item;
-        const index_t y0 = (tile % tiles_per_item) / tiles_x * M - 1, x0 = (tile % tiles_x) * M - 1;
-        for (index_t c = 0; c < channels; ++c) {
-          const T* plane = input.data() + (n * channels + c) * height * width;
-          T d[alpha][alpha], transformed[alpha][alpha];
-          for (int i = 0; i < alpha; ++i)
-            for (int j = 0; j < alpha; ++j) {
-              const index_t y = y0 + i, x = x0 + j;
-              d[i][j] = (y >= 0 && y < height && x >= 0 && x < width) ? plane[y * width + x] : T(0);
-            }
-          detail::sandwich(transform::BT, d, transform::BT, transformed);
-          for (int xi = 0; xi < positions; ++xi) v[(xi * channels + c) * count + t] = transformed[xi / alpha][xi % alpha];
-        }
-      }
-      // M_ξ = U_ξ V_ξ: O x count.
-      for (int xi = 0; xi < positions; ++xi)
-        matrix_map(m + xi * outs * count, outs, count).noalias() =
-            const_matrix_map(u.position(xi), outs, channels) * const_matrix_map(v + xi * channels * count, channels, count);
-      // Y = Aᵀ M A (+ bias, ReLU), written where it lies inside the image.
-      for (index_t t = 0; t < count; ++t) {
-        const index_t tile = first_tile + t, n = tile / tiles_per_item;
-        const index_t y0 = (tile % tiles_per_item) / tiles_x * M, x0 = (tile % tiles_x) * M;
-        const index_t rows = std::min<index_t>(M, height - y0), cols = std::min<index_t>(M, width - x0);
+  detail::for_each_group(tiling.count(), groups, [&](index_t group, index_t first_tile, index_t last_tile) {
+    T* v = scratch[group].data();
+    T* m = v + v_size;
+    for (index_t first = first_tile; first < last_tile; first += block) {
+      const index_t count = std::min(block, last_tile - first);
+      detail::winograd_input_transform(tiling, input.data(), channels, first, count, v);
+      detail::winograd_forward_products(u, count, v, m);
+      // Y = Aᵀ M A (+ bias, ReLU), a register's width of tiles at a time, written where it lies
+      // inside the image.
+      for (index_t t0 = 0; t0 < count; t0 += lanes) {
+        const detail::winograd_lane_tiles<M, lanes> at(tiling, first + t0, count - t0);
         for (index_t o = 0; o < outs; ++o) {
-          T mt[alpha][alpha], y[M][M];
-          for (int xi = 0; xi < positions; ++xi) mt[xi / alpha][xi % alpha] = m[(xi * outs + o) * count + t];
-          detail::sandwich(transform::AT, mt, transform::AT, y);
           const T offset = bias.empty() ? T(0) : bias[o];
-          T* plane = output.data() + (n * outs + o) * height * width;
-          for (index_t i = 0; i < rows; ++i)
-            for (index_t j = 0; j < cols; ++j) {
-              const T value = y[i][j] + offset;
-              plane[(y0 + i) * width + x0 + j] = relu ? std::max(value, T(0)) : value;
-            }
+          T mt[alpha][alpha][lanes], y[M][M][lanes];
+          for (int xi = 0; xi < positions; ++xi) {
+            const T* src = m + (xi * outs + o) * count + t0;
+            for (int l = 0; l < lanes; ++l) mt[xi / alpha][xi % alpha][l] = l < at.used ? src[l] : T(0);
+          }
+          detail::sandwich<false, lanes>(transform::AT, mt, transform::AT, y);
+          if (at.row_run) {
+            T* origin = output.data() + (at.item[0] * outs + o) * height * width + at.y0[0] * width + at.x0[0];
+            for (int i = 0; i < M; ++i)
+              for (int j = 0; j < M; ++j)
+                for (int l = 0; l < lanes; ++l) {
+                  const T value = y[i][j][l] + offset;
+                  origin[i * width + j + M * l] = relu && value < T(0) ? T(0) : value;
+                }
+            continue;
+          }
+          for (int l = 0; l < at.used; ++l) {
+            T* origin = output.data() + (at.item[l] * outs + o) * height * width + at.y0[l] * width + at.x0[l];
+            for (index_t i = 0; i < at.rows[l]; ++i)
+              for (index_t j = 0; j < at.cols[l]; ++j) {
+                const T value = y[i][j][l] + offset;
+                origin[i * width + j] = relu && value < T(0) ? T(0) : value;  // NaN stays, as relu()
+              }
+          }
         }
       }
     }
   });
   return output;
+}
+
+// dx = conv2d_backward_input(dy, weight, x.shape(), {1, 1}) for the weight `u` was built from,
+// with dy = grad_output, or, when `relu_output` is given, dy = grad_output where relu_output > 0
+// and 0 elsewhere (the ReLU after the convolution, fused). grad_output [N,O,H,W] with
+// O = u.out_channels(); relu_output empty or of its shape. Returns [N,C,H,W].
+//
+// It is the adjoint of the forward pass, with the same transformed weights U:
+//   dx = Σ_tiles B [ U_ξᵀ · (A dy Aᵀ)_ξ ] Bᵀ,
+// each (M+2)^2 result added onto the input tile it came from. Input tiles overlap by 2 rows, so
+// bands of whole tile rows two apart never touch the same input: even bands run in parallel,
+// then odd ones.
+template <class T, int M>
+tensor<T> winograd_conv3x3_backward_input(const tensor<T>& grad_output, const winograd_weights<T, M>& u,
+                                          const tensor<T>& relu_output = {}) {
+  using transform = typename winograd_weights<T, M>::transform;
+  constexpr int alpha = winograd_weights<T, M>::alpha, positions = winograd_weights<T, M>::positions;
+  constexpr int lanes = detail::winograd_lanes<T>;
+  NST_CHECK(!u.empty(), value_error, 300,
+            "winograd_conv3x3_backward_input: the winograd_weights are empty (default-constructed)");
+  NST_CHECK(grad_output.rank() == 4 && grad_output.size() > 0 && grad_output.dim(1) == u.out_channels(), shape_error,
+            183, "winograd_conv3x3_backward_input: expected a non-empty grad_output [N,", u.out_channels(),
+            ",H,W] for weights [", u.out_channels(), ",", u.in_channels(), ",3,3], got ", grad_output.shape());
+  NST_CHECK(relu_output.empty() || relu_output.shape() == grad_output.shape(), shape_error, 184,
+            "winograd_conv3x3_backward_input: relu_output ", relu_output.shape(), " differs from grad_output ",
+            grad_output.shape());
+  const index_t channels = u.in_channels(), outs = u.out_channels();
+  const detail::winograd_tiling<M> tiling(grad_output.dim(0), grad_output.dim(2), grad_output.dim(3));
+  const index_t height = tiling.height, width = tiling.width;
+  const index_t block = detail::winograd_block_tiles(positions, channels, outs);
+  const index_t rows = tiling.batch * tiling.tiles_y;  // tile rows, over all items
+  const index_t band_rows = std::max<index_t>(1, detail::ceil_div(rows, 4 * num_threads()));
+  const index_t bands = detail::ceil_div(rows, band_rows);
+  const index_t band_work = band_rows * tiling.tiles_x * positions * channels * outs * 2;
+  const index_t groups = detail::group_count(detail::ceil_div(bands, 2), grain_items(band_work));
+  const index_t w_size = positions * outs * block, z_size = positions * channels * block;
+  auto* scratch = detail::winograd_scratch<T>(groups, w_size + z_size);
+  const T* gate = relu_output.empty() ? nullptr : relu_output.data();
+  tensor<T> grad_input({tiling.batch, channels, height, width});
+
+  // One range of tiles, all in whole tile rows of one item: transform dy, multiply, add back.
+  // One range of tiles, all in whole tile rows: transform dy, multiply, add back; a register's
+  // width of tiles at a time.
+  const auto run_tiles = [&](T* w, T* z, index_t first, index_t count) {
+    for (index_t t0 = 0; t0 < count; t0 += lanes) {
+      const detail::winograd_lane_tiles<M, lanes> at(tiling, first + t0, count - t0);
+      for (index_t o = 0; o < outs; ++o) {
+        T dy[M][M][lanes], transformed[alpha][alpha][lanes];
+        if (at.row_run) {
+          const index_t origin = (at.item[0] * outs + o) * height * width + at.y0[0] * width + at.x0[0];
+          for (int i = 0; i < M; ++i)
+            for (int j = 0; j < M; ++j)
+              for (int l = 0; l < lanes; ++l) {
+                const index_t k = origin + i * width + j + M * l;
+                dy[i][j][l] = gate && !(gate[k] > T(0)) ? T(0) : grad_output[k];
+              }
+        }
+        for (int l = 0; l < lanes && !at.row_run; ++l) {
+          const index_t origin = (at.item[l] * outs + o) * height * width + at.y0[l] * width + at.x0[l];
+          for (index_t i = 0; i < M; ++i)
+            for (index_t j = 0; j < M; ++j) {
+              const index_t k = origin + i * width + j;
+              const bool inside = l < at.used && i < at.rows[l] && j < at.cols[l];
+              dy[i][j][l] = !inside || (gate && !(gate[k] > T(0))) ? T(0) : grad_output[k];
+            }
+        }
+        detail::sandwich<true, lanes>(transform::AT, dy, transform::AT, transformed);
+        for (int xi = 0; xi < positions; ++xi) {
+          T* dst = w + (xi * outs + o) * count + t0;
+          for (int l = 0; l < at.used; ++l) dst[l] = transformed[xi / alpha][xi % alpha][l];
+        }
+      }
+    }
+    detail::winograd_adjoint_products(u, count, w, z);
+    for (index_t t0 = 0; t0 < count; t0 += lanes) {
+      const detail::winograd_lane_tiles<M, lanes> at(tiling, first + t0, count - t0);
+      for (index_t c = 0; c < channels; ++c) {
+        T zt[alpha][alpha][lanes], d[alpha][alpha][lanes];
+        for (int xi = 0; xi < positions; ++xi) {
+          const T* src = z + (xi * channels + c) * count + t0;
+          for (int l = 0; l < lanes; ++l) zt[xi / alpha][xi % alpha][l] = l < at.used ? src[l] : T(0);
+        }
+        detail::sandwich<true, lanes>(transform::BT, zt, transform::BT, d);
+        // Neighbouring windows overlap: add lane by lane (in order), never as one vector.
+        for (int l = 0; l < at.used; ++l) {
+          T* plane = grad_input.data() + (at.item[l] * channels + c) * height * width;
+          const index_t y0 = at.y0[l] - 1, x0 = at.x0[l] - 1;
+          if (at.interior[l]) {
+            T* window = plane + y0 * width + x0;
+            for (int i = 0; i < alpha; ++i)
+              for (int j = 0; j < alpha; ++j) window[i * width + j] += d[i][j][l];
+            continue;
+          }
+          for (int i = 0; i < alpha; ++i)
+            for (int j = 0; j < alpha; ++j) {
+              const index_t y = y0 + i, x = x0 + j;
+              if (y >= 0 && y < height && x >= 0 && x < width) plane[y * width + x] += d[i][j][l];
+            }
+        }
+      }
+    }
+  };
+  for (index_t parity = 0; parity < 2; ++parity) {
+    const index_t bands_of_parity = (bands + 1 - parity) / 2;  // bands parity, parity + 2, ...
+    detail::for_each_group(bands_of_parity, groups, [&](index_t group, index_t first_band, index_t last_band) {
+      T* w = scratch[group].data();
+      T* z = w + w_size;
+      for (index_t b = first_band; b < last_band; ++b) {
+        const index_t band = parity + 2 * b;
+        const index_t first_row = band * band_rows, last_row = std::min(rows, first_row + band_rows);
+        // Rows of one band may span items; tiles are numbered row by row, so the band is one range.
+        const index_t first = first_row * tiling.tiles_x, last = last_row * tiling.tiles_x;
+        for (index_t t = first; t < last; t += block) run_tiles(w, z, t, std::min(block, last - t));
+      }
+    });
+  }
+  return grad_input;
 }
 
 }  // namespace nst
