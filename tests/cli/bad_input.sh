@@ -240,12 +240,12 @@ run_case() {
         # warning about that goes to asan.* instead of stderr.
         rm -f asan.*
         ASAN_OPTIONS="${ASAN_OPTIONS:-}:allocator_may_return_null=1:max_allocation_size_mb=1024:log_path=$PWD/asan" \
-          expect 1 'out of memory \(try a smaller --image-size\)$' yes -- stylize --image-size 16384 || return 1
+          expect 1 'out of memory \(try a smaller --image-size\)$' yes -- stylize --image-size 16384 --threads 2 || return 1
         if cat asan.* 2> /dev/null | grep -v 'WARNING: AddressSanitizer failed to allocate' | grep -q .; then
           echo "FAIL: AddressSanitizer reported more than the failed allocation:"; cat asan.*; return 1
         fi
       else
-        (ulimit -v 2000000 && expect 1 'out of memory \(try a smaller --image-size\)$' yes -- stylize --image-size 16384)
+        (ulimit -v 2000000 && expect 1 'out of memory \(try a smaller --image-size\)$' yes -- stylize --image-size 16384 --threads 2)
       fi ;;
     iterations_negative) expect 2 'option --iterations: -1 is outside 0\.\.1000000' no -- stylize --iterations -1 ;;
     iterations_huge) expect 2 'option --iterations: 99999999999 is outside 0\.\.1000000' no -- stylize --iterations 99999999999 ;;
