@@ -1,5 +1,7 @@
 #include <nst/autodiff/check_gradient.hpp>
 
+#include <limits>
+
 #include "../support/support.hpp"
 
 namespace {
@@ -40,4 +42,17 @@ TEST_CASE("check_gradient samples large inputs and validates its arguments", "[a
   CHECK(result.ok(1e-5));  // a 1000-term sum loses digits to round-off in f itself
   CHECK_THROWS_AS(nst::check_gradient(f, x, nst::tensor<double>({999})), nst::shape_error);
   CHECK_THROWS_AS(nst::check_gradient(f, x, df(x), 0.0), nst::value_error);
+}
+
+TEST_CASE("check_gradient fails a NaN loss or gradient instead of passing it", "[autodiff][check_gradient]") {
+  const auto x = nst_test::random_tensor<double>({2, 3}, 11);
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  const auto nan_loss = nst::check_gradient([&](const nst::tensor<double>&) { return nan; }, x, df(x));
+  CHECK_FALSE(nan_loss.ok(1e-6));
+  CHECK(nan_loss.max_relative_error == HUGE_VAL);
+  nst::tensor<double> gradient = df(x);
+  gradient[4] = nan;
+  const auto nan_gradient = nst::check_gradient(f, x, gradient);
+  CHECK_FALSE(nan_gradient.ok(1e-6));
+  CHECK(nan_gradient.worst_index == 4);
 }

@@ -22,16 +22,20 @@
 
 namespace nst {
 
+// What check_gradient found. A NaN anywhere (loss, gradient) counts as an infinite error.
 struct gradient_check_result {
   double max_relative_error = 0;  // worst error over the checked elements (see above)
   double max_absolute_error = 0;  // worst |analytic - numeric|
   index_t worst_index = -1;       // flat index of the element with the worst relative error
   index_t checked = 0;            // how many elements were checked
+  // True when something was checked and the worst relative error is within `tolerance`.
   bool ok(double tolerance) const { return checked > 0 && max_relative_error <= tolerance; }
 };
 
 // `loss_of_x(const tensor<T>&) -> T`. Checks every element, or `max_checks` evenly spaced ones
-// when max_checks > 0 (for large inputs, each check costs two evaluations of the loss).
+// when max_checks > 0 (for large inputs, each check costs two evaluations of the loss), with
+// central differences of half-width `step`. Throws shape_error 105 (x and the gradient differ in
+// shape), value_error 203 (step not positive).
 template <class T, class LossOfX>
 gradient_check_result check_gradient(LossOfX&& loss_of_x, const tensor<T>& x, const tensor<T>& analytic_gradient,
                                      T step = T(1e-6), index_t max_checks = 0) {
@@ -55,8 +59,11 @@ gradient_check_result check_gradient(LossOfX&& loss_of_x, const tensor<T>& x, co
 
     const double numeric = (up - down) / (2 * static_cast<double>(step));
     const double analytic = static_cast<double>(analytic_gradient[i]);
-    const double absolute = std::abs(analytic - numeric);
-    const double relative = absolute / std::max({std::abs(analytic), std::abs(numeric), scale});
+    // A NaN (a loss or gradient that is not finite) must fail the check, not slip past max().
+    const double difference = std::abs(analytic - numeric);
+    const double absolute = std::isnan(difference) ? HUGE_VAL : difference;
+    const double ratio = absolute / std::max({std::abs(analytic), std::abs(numeric), scale});
+    const double relative = std::isnan(ratio) ? HUGE_VAL : ratio;
     result.max_absolute_error = std::max(result.max_absolute_error, absolute);
     if (relative > result.max_relative_error || result.worst_index < 0) {
       result.max_relative_error = std::max(result.max_relative_error, relative);

@@ -36,26 +36,30 @@ namespace nst {
 template <class T>
 class tape;
 
+// A handle to one node of a tape (copy it freely). Valid until the tape is cleared or destroyed;
+// a default-constructed var is invalid (valid() is false) and must not be used otherwise.
 template <class T>
 class var {
  public:
   var() = default;
-  var(tape<T>* owner, std::size_t index) : tape_(owner), index_(index) {}
+  var(tape<T>* owner, std::size_t index) : tape_(owner), index_(index) {}  // made by the tape
 
-  const tensor<T>& value() const { return tape_->value(index_); }
+  const tensor<T>& value() const { return tape_->value(index_); }  // the node's value
   // d(scalar passed to backward) / d(this); zeros when no gradient reached this node.
   const tensor<T>& grad() const { return tape_->grad(index_); }
-  bool requires_grad() const { return tape_->requires_grad(index_); }
-  const nst::shape& shape() const { return value().shape(); }
-  tape<T>& owner() const { return *tape_; }
-  std::size_t index() const { return index_; }
-  bool valid() const { return tape_ != nullptr; }
+  bool requires_grad() const { return tape_->requires_grad(index_); }  // a gradient flows to it
+  const nst::shape& shape() const { return value().shape(); }  // the value's shape
+  tape<T>& owner() const { return *tape_; }                     // the tape it belongs to
+  std::size_t index() const { return index_; }                  // its position on the tape
+  bool valid() const { return tape_ != nullptr; }               // false for var()
 
  private:
   tape<T>* tape_ = nullptr;
   std::size_t index_ = 0;
 };
 
+// A record of a computation for reverse-mode differentiation (see the overview). Not copyable:
+// vars point at it. Not thread-safe: use one tape per thread.
 template <class T>
 class tape {
  public:
@@ -66,8 +70,11 @@ class tape {
   tape(const tape&) = delete;  // vars point at their tape
   tape& operator=(const tape&) = delete;
 
+  // A leaf that gets a gradient (the tape keeps its own copy of `value`).
   var<T> variable(tensor<T> value) { return add_owned(std::move(value), true); }
+  // A leaf with no gradient, owned by the tape (a target).
   var<T> constant(tensor<T> value) { return add_owned(std::move(value), false); }
+  // A leaf with no gradient that is NOT copied: `value` must outlive the tape's use of it.
   var<T> reference(const tensor<T>& value) {
     nodes_.emplace_back();
     nodes_.back().value = &value;
@@ -75,6 +82,7 @@ class tape {
   }
 
   // Records the result of an op. `step` is kept only when some input requires a gradient.
+  // Throws value_error 204 when an input belongs to another tape.
   template <class Step>
   var<T> record(tensor<T> value, std::initializer_list<var<T>> inputs, Step&& step) {
     bool needs_grad = false;
@@ -89,6 +97,7 @@ class tape {
   }
 
   // Adds `gradient` into the gradient of `target` (ignored when target needs no gradient).
+  // Throws shape_error 105 when the gradient's shape differs from the target's value.
   void accumulate(const var<T>& target, tensor<T>&& gradient) {
     node& n = nodes_[target.index()];
     if (!n.requires_grad) return;
@@ -101,7 +110,8 @@ class tape {
   }
 
   // Reverse pass from a scalar (one-element) node: seeds d out/d out = 1, then runs the recorded
-  // steps from the newest node back to the oldest.
+  // steps from the newest node back to the oldest. Throws value_error 204 (another tape's var),
+  // shape_error 106 (not one element).
   void backward(const var<T>& scalar) {
     NST_CHECK(&scalar.owner() == this, value_error, 204, "tape::backward: the output is on another tape");
     const tensor<T>& out = scalar.value();
@@ -122,8 +132,10 @@ class tape {
 
   // Forgets every node (vars handed out before become invalid).
   void clear() { nodes_.clear(); }
-  std::size_t size() const { return nodes_.size(); }
+  std::size_t size() const { return nodes_.size(); }  // nodes recorded
 
+  // Node i's value, whether it requires a gradient, and its gradient after backward() (zeros of
+  // the value's shape when none reached it). std::out_of_range for i >= size().
   const tensor<T>& value(std::size_t i) const { return *nodes_.at(i).value; }
   bool requires_grad(std::size_t i) const { return nodes_.at(i).requires_grad; }
   const tensor<T>& grad(std::size_t i) {

@@ -26,34 +26,41 @@
 
 namespace nst {
 
+// The base of every nst error: what() is "[nst.KIND.ID] message", id() the number alone.
 class error : public std::runtime_error {
  public:
+  // `kind` names the subclass ("shape_error"), `id` the failure (see the ranges below).
   error(const char* kind, int id, const std::string& what)
       : std::runtime_error("[nst." + std::string(kind) + "." + std::to_string(id) + "] " + what),
         id_(id) {}
-  int id() const noexcept { return id_; }
+  int id() const noexcept { return id_; }  // the failure's number, stable across versions
 
  private:
   int id_;
 };
 
 // Ids: 100s shapes, 200s values, 300s file formats, 400s operating system, 500s lookups.
+// Tensors whose shapes do not fit together (ids 1xx).
 class shape_error : public error {
  public:
   shape_error(int id, const std::string& what) : error("shape_error", id, what) {}
 };
+// An argument outside its allowed range: a negative size, a NaN weight, an unknown option (2xx).
 class value_error : public error {
  public:
   value_error(int id, const std::string& what) : error("value_error", id, what) {}
 };
+// A file whose bytes are not what its format promises: corrupt, truncated or hostile (3xx).
 class format_error : public error {
  public:
   format_error(int id, const std::string& what) : error("format_error", id, what) {}
 };
+// The operating system refused: a missing or unreadable file, a full disk (4xx).
 class io_error : public error {
  public:
   io_error(int id, const std::string& what) : error("io_error", id, what) {}
 };
+// A name that is not there: a layer, a tensor in a weight file (5xx).
 class lookup_error : public error {
  public:
   lookup_error(int id, const std::string& what) : error("lookup_error", id, what) {}
@@ -62,16 +69,19 @@ class lookup_error : public error {
 // Called instead of `throw` when exceptions are disabled. Replace it with set_error_handler().
 using error_handler_fn = void (*)(const error&);
 
+// The handler a -fno-exceptions build starts with: prints "nst: fatal: <what>" to stderr, aborts.
 inline void default_error_handler(const error& e) {
   std::fprintf(stderr, "nst: fatal: %s\n", e.what());
   std::abort();
 }
 
+// The handler in use (a function-local static, shared by every translation unit).
 inline error_handler_fn& error_handler() {
   static error_handler_fn handler = &default_error_handler;
   return handler;
 }
 
+// Installs `handler` (it must not return: abort, longjmp or exit); nullptr restores the default.
 inline void set_error_handler(error_handler_fn handler) {
   error_handler() = handler ? handler : &default_error_handler;
 }

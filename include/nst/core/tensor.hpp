@@ -31,26 +31,32 @@
 
 namespace nst {
 
+// The signed integer type of every size, index and dimension in nst.
 using index_t = std::ptrdiff_t;
 
+// The dimensions of a tensor: rank 0..max_rank, each >= 0, stored inline (no heap).
 class shape {
  public:
-  static constexpr int max_rank = 6;
+  static constexpr int max_rank = 6;  // the largest rank a shape holds
 
-  shape() = default;
+  shape() = default;  // rank 0 (a scalar: one element)
+  // shape({1, 3, 224, 224}). Throws value_error 201 (rank > max_rank), 202 (a negative dimension).
   shape(std::initializer_list<index_t> dims) {
     NST_CHECK(static_cast<int>(dims.size()) <= max_rank, value_error, 201,
               "shape: rank ", dims.size(), " exceeds the maximum rank ", max_rank);
     for (index_t d : dims) push_back(d);
   }
+  // The dimensions in [first, last) (any integers). Throws as the list constructor.
   template <class It>
   shape(It first, It last) {
     for (; first != last; ++first) push_back(static_cast<index_t>(*first));
   }
 
-  int rank() const noexcept { return rank_; }
+  int rank() const noexcept { return rank_; }  // the number of dimensions
+  // Dimension `axis` (0-based, unchecked: 0 <= axis < rank()).
   index_t operator[](int axis) const noexcept { return dims_[static_cast<std::size_t>(axis)]; }
   index_t& operator[](int axis) noexcept { return dims_[static_cast<std::size_t>(axis)]; }
+  // The dimensions as a range, outermost first.
   const index_t* begin() const noexcept { return dims_.data(); }
   const index_t* end() const noexcept { return dims_.data() + rank_; }
 
@@ -61,6 +67,7 @@ class shape {
     return n;
   }
 
+  // Appends a dimension. Throws value_error 201 (already max_rank) or 202 (d < 0).
   void push_back(index_t d) {
     NST_CHECK(rank_ < max_rank, value_error, 201, "shape: rank exceeds the maximum rank ",
               max_rank);
@@ -68,11 +75,13 @@ class shape {
     dims_[static_cast<std::size_t>(rank_++)] = d;
   }
 
+  // Same rank and the same dimensions.
   friend bool operator==(const shape& a, const shape& b) noexcept {
     return a.rank_ == b.rank_ && std::equal(a.begin(), a.end(), b.begin());
   }
   friend bool operator!=(const shape& a, const shape& b) noexcept { return !(a == b); }
 
+  // "[1,3,4,5]", as error messages print shapes (also through operator<<).
   std::string str() const {
     std::ostringstream out;
     out << '[';
@@ -87,6 +96,8 @@ class shape {
   int rank_ = 0;
 };
 
+// An owning, contiguous, row-major n-d array of T (float or double for the ops), aligned for
+// SIMD. Element access is unchecked; shape mismatches in views throw shape_error 103/104.
 template <class T>
 class tensor {
   static_assert(std::is_arithmetic<T>::value,
@@ -94,6 +105,7 @@ class tensor {
 
  public:
   using value_type = T;
+  // The storage and the Eigen views of it (vector(), matrix()).
   using storage_type = std::vector<T, Eigen::aligned_allocator<T>>;
   using vector_map = Eigen::Map<Eigen::Matrix<T, Eigen::Dynamic, 1>, Eigen::Aligned16>;
   using const_vector_map = Eigen::Map<const Eigen::Matrix<T, Eigen::Dynamic, 1>, Eigen::Aligned16>;
@@ -101,11 +113,13 @@ class tensor {
   using matrix_map = Eigen::Map<row_matrix>;
   using const_matrix_map = Eigen::Map<const row_matrix>;
 
-  tensor() = default;
+  tensor() = default;  // rank 0 and empty (no elements): the "no tensor" value
+  // A tensor of shape `s` (or of the dimensions `dims`) with every element `fill`.
   explicit tensor(const nst::shape& s, T fill = T(0))
       : shape_(s), data_(static_cast<std::size_t>(s.numel()), fill) {}
   tensor(std::initializer_list<index_t> dims, T fill = T(0)) : tensor(nst::shape(dims), fill) {}
-  // Copies `values` (row-major) into a tensor of shape `s`.
+  // Copies `values` (row-major) into a tensor of shape `s`. Throws shape_error 102 unless
+  // values.size() == s.numel().
   tensor(const nst::shape& s, const std::vector<T>& values) : shape_(s), data_(values.begin(), values.end()) {
     NST_CHECK(static_cast<index_t>(values.size()) == s.numel(), shape_error, 102,
               "tensor: ", values.size(), " values do not fill shape ", s, " (", s.numel(),
@@ -114,10 +128,11 @@ class tensor {
 
   const nst::shape& shape() const noexcept { return shape_; }
   int rank() const noexcept { return shape_.rank(); }
-  index_t dim(int axis) const noexcept { return shape_[axis]; }
-  index_t size() const noexcept { return static_cast<index_t>(data_.size()); }
-  bool empty() const noexcept { return data_.empty(); }
+  index_t dim(int axis) const noexcept { return shape_[axis]; }  // unchecked: 0 <= axis < rank()
+  index_t size() const noexcept { return static_cast<index_t>(data_.size()); }  // number of elements
+  bool empty() const noexcept { return data_.empty(); }  // no elements (default-constructed, or a 0 dimension)
 
+  // The elements in row-major order, as a pointer or an iterator range.
   T* data() noexcept { return data_.data(); }
   const T* data() const noexcept { return data_.data(); }
   T* begin() noexcept { return data_.data(); }
@@ -125,6 +140,7 @@ class tensor {
   const T* begin() const noexcept { return data_.data(); }
   const T* end() const noexcept { return data_.data() + data_.size(); }
 
+  // Element i of the row-major data, unchecked (0 <= i < size()).
   T& operator[](index_t i) noexcept { return data_[static_cast<std::size_t>(i)]; }
   const T& operator[](index_t i) const noexcept { return data_[static_cast<std::size_t>(i)]; }
 
@@ -142,6 +158,7 @@ class tensor {
     return *this;
   }
 
+  // Sets every element to `value`.
   void fill(T value) { std::fill(data_.begin(), data_.end(), value); }
   // Gives this tensor shape `s`, reusing its memory when it is large enough; values are unspecified.
   void resize(const nst::shape& s) {
@@ -149,8 +166,11 @@ class tensor {
     shape_ = s;
   }
 
+  // All elements as an Eigen column vector (no copy).
   vector_map vector() noexcept { return vector_map(data(), size()); }
   const_vector_map vector() const noexcept { return const_vector_map(data(), size()); }
+  // The data as a rows x cols row-major Eigen matrix (no copy). Throws shape_error 104 unless
+  // rows * cols == size().
   matrix_map matrix(index_t rows, index_t cols) {
     check_matrix(rows, cols);
     return matrix_map(data(), rows, cols);
@@ -160,6 +180,7 @@ class tensor {
     return const_matrix_map(data(), rows, cols);
   }
 
+  // A copy with every element converted to U (static_cast).
   template <class U>
   tensor<U> cast() const {
     tensor<U> out(shape_);

@@ -49,6 +49,7 @@
 
 namespace nst {
 
+// The quality (1..100, stb's scale) save_image writes JPEG files with.
 constexpr int jpeg_quality = 95;
 
 namespace detail {
@@ -138,7 +139,10 @@ struct file_closer {
 
 }  // namespace detail
 
-// Reads an image file as a [1,3,H,W] tensor of RGB values in [0,1].
+// Reads an image file (PNG, JPEG, BMP, TGA) as a [1,3,H,W] tensor of RGB values in [0,1].
+// Throws io_error 420 (cannot open or read, a directory), format_error 350 (empty, or not an
+// image stb reads), 351 (over the size limits), 352 (truncated or corrupt), 390/391/392 (a
+// hostile JPEG, over 2 GiB, a refused format).
 template <class T>
 tensor<T> load_image(const std::string& path) {
   static_assert(detail::is_image_scalar<T>, "load_image<T>: T must be float or double");
@@ -190,6 +194,8 @@ tensor<T> load_image(const std::string& path) {
 
 // Writes a [1,3,H,W] image to `path` in the format its extension names, values clamped to [0,1]
 // and rounded to 8 bits. Atomic: `path` is replaced whole, or left as it was if anything fails.
+// Throws value_error 232 (unknown extension), 230 (not [1,3,H,W] or beyond the size limits), 231
+// (a NaN, naming its place), io_error 421-424 (cannot create, write, rename or encode).
 template <class T>
 void save_image(const std::string& path, const tensor<T>& image) {
   static_assert(detail::is_image_scalar<T>, "save_image: the image must hold float or double");

@@ -381,7 +381,8 @@ tensor<T> read_pth_tensor(input_file& file, const pth_contents& contents, const 
 }  // namespace detail
 
 // Loads the tensors of a .pth state dict (zip or legacy format) that `keep` accepts (all when
-// empty), converted to T, in the state dict's order.
+// empty), converted to T, in the state dict's order. Throws io_error 400 (cannot read the file)
+// and format_error (3xx: a corrupt or hostile zip, pickle or storage, naming the tensor).
 template <class T>
 weight_file<T> load_pth(const std::string& path, const tensor_filter& keep = {}) {
   detail::input_file file(path, "load_pth");
@@ -398,6 +399,7 @@ weight_file<T> load_pth(const std::string& path, const tensor_filter& keep = {})
 }
 
 // Names, dtypes and shapes of a .pth state dict's tensors, in order; reads no tensor data.
+// Throws as load_pth.
 inline std::vector<tensor_info> inspect_pth(const std::string& path) {
   detail::input_file file(path, "inspect_weights");
   std::vector<tensor_info> infos;

@@ -214,6 +214,8 @@ inline void write_file_atomically(const std::string& path, const std::function<v
 }  // namespace detail
 
 // Loads the tensors of a safetensors file that `keep` accepts (all when empty), converted to T.
+// Throws io_error 400 (cannot read the file) and format_error (3xx: a header or data range that
+// breaks the format, or format_error 306 for a dtype nst does not load, naming the tensor).
 template <class T>
 weight_file<T> load_safetensors(const std::string& path, const tensor_filter& keep = {}) {
   detail::input_file file(path, "load_safetensors");
@@ -236,7 +238,8 @@ weight_file<T> load_safetensors(const std::string& path, const tensor_filter& ke
   return out;
 }
 
-// Names, dtypes and shapes of a safetensors file's tensors, in file order; reads no tensor data.
+// Names, dtypes and shapes of a safetensors file's tensors, in file order, and its __metadata__
+// into *metadata; reads no tensor data. Throws as load_safetensors.
 inline std::vector<tensor_info> inspect_safetensors(const std::string& path,
                                                     std::map<std::string, std::string>* metadata = nullptr) {
   detail::input_file file(path, "inspect_weights");
@@ -254,7 +257,8 @@ inline std::vector<tensor_info> inspect_safetensors(const std::string& path,
 // gives, which must name every tensor exactly once, with `metadata` as __metadata__. The header is
 // padded with spaces to a multiple of 8 bytes so that the data is aligned. Atomic: the file is
 // written beside `path` under a temporary name and renamed over it, so `path` is either the old
-// file or the complete new one; on failure (io_error 402/403) the old file is untouched.
+// file or the complete new one; on failure (io_error 402/403) the old file is untouched. Throws
+// value_error 240 (`order` does not name each tensor once) or 241 (a reserved or non-UTF-8 name).
 template <class T>
 void save_safetensors(const std::string& path, const std::map<std::string, tensor<T>>& tensors,
                       const std::vector<std::string>& order,

@@ -56,7 +56,9 @@ inline weight_format detect_weight_format(const std::string& path, const char* c
 
 }  // namespace detail
 
-// Loads a safetensors or .pth file (recognised by its content, not its name).
+// Loads the tensors `keep` accepts (all when empty) of a safetensors or .pth file (recognised by
+// its content, not its name), converted to T. Throws io_error 400 (cannot read), format_error
+// 300 (neither format) and the errors of load_safetensors / load_pth.
 template <class T>
 weight_file<T> load_weights(const std::string& path, const tensor_filter& keep = {}) {
   return detail::detect_weight_format(path, "load_weights") == detail::weight_format::safetensors
@@ -65,7 +67,7 @@ weight_file<T> load_weights(const std::string& path, const tensor_filter& keep =
 }
 
 // The names, dtypes and shapes of a file's tensors in file order, and (safetensors) its
-// __metadata__ into *metadata (cleared for .pth); reads no tensor data.
+// __metadata__ into *metadata (cleared for .pth); reads no tensor data. Throws as load_weights.
 inline std::vector<tensor_info> inspect_weights(const std::string& path,
                                                 std::map<std::string, std::string>* metadata = nullptr) {
   if (detail::detect_weight_format(path, "inspect_weights") == detail::weight_format::safetensors)

@@ -35,6 +35,7 @@ inline const char* dtype_name(dtype type) {
   return "?";
 }
 
+// Bytes per element of `type` in a file: 2, 4 or 8.
 inline std::size_t dtype_size(dtype type) {
   switch (type) {
     case dtype::f16:
@@ -45,13 +46,14 @@ inline std::size_t dtype_size(dtype type) {
   return 0;
 }
 
+// Prints dtype_name(type), so dtypes can go into error messages.
 inline std::ostream& operator<<(std::ostream& out, dtype type) { return out << dtype_name(type); }
 
 // One tensor as a file declares it (inspect_weights): no data.
 struct tensor_info {
-  std::string name;
-  dtype type;
-  shape dims;
+  std::string name;  // as the file spells it: "conv1_1.weight", "features.0.weight"
+  dtype type;        // as stored (loading converts it)
+  shape dims;        // as declared, e.g. [64,3,3,3] for a conv kernel (OIHW)
 };
 
 // Which tensors to load: true = load it. An empty filter loads everything.
@@ -60,13 +62,14 @@ using tensor_filter = std::function<bool(const std::string& name)>;
 // The tensors loaded from one file, converted to T.
 template <class T>
 struct weight_file {
-  std::string path;
+  std::string path;                               // the file it came from
   std::string format;                             // "safetensors", "pth-legacy", "pth-zip"
   std::vector<std::string> names;                 // the loaded tensors' names, in file order
   std::map<std::string, tensor<T>> tensors;       // name -> values (C order, as the file has them)
   std::map<std::string, std::string> metadata;    // safetensors __metadata__ (empty for .pth)
   std::uint64_t data_bytes_read = 0;              // tensor bytes read; filtered-out ones cost none
 
+  // True when a tensor called `name` was loaded.
   bool contains(const std::string& name) const { return tensors.count(name) != 0; }
 
   // The tensor called `name`; lookup_error 500 when it was not loaded.
