@@ -18,6 +18,8 @@
 #include <vector>
 
 #include "../ops.hpp"
+#include "../ops/conv3x3.hpp"
+#include "../ops/pad2d.hpp"
 #include "tape.hpp"
 
 namespace nst {
@@ -35,6 +37,27 @@ var<T> conv2d(const var<T>& input, const var<T>& weight, const var<T>& bias, con
                       tp.accumulate(weight, conv2d_backward_weight(g, input.value(), weight.shape(), p));
                     if (bias.requires_grad()) tp.accumulate(bias, conv2d_backward_bias(g));
                   });
+}
+
+// y = layer(x), with the ReLU fused when `relu`: one node, holding only y. Gradient:
+// layer.backward_input, masked by y > 0 when relu (the output is its own mask, so the
+// pre-activation is never stored); no weight or bias gradient (the layer's weights are frozen).
+// The layer's weights must outlive the tape's backward pass.
+template <class T>
+var<T> conv3x3(const var<T>& x, const conv3x3_same<T>& layer, bool relu) {
+  tape<T>& t = x.owner();
+  const std::size_t self = t.size();  // record() appends the output node here
+  return t.record(layer.forward(x.value(), relu), {x}, [x, layer, relu, self](const tensor<T>& g, tape<T>& tp) {
+    tp.accumulate(x, relu ? layer.backward_input(g, tp.value(self)) : layer.backward_input(g));
+  });
+}
+
+// Border padding (pad2d). Gradient: pad2d_backward, each border copy's gradient added to its source.
+template <class T>
+var<T> pad2d(const var<T>& x, index_t padding, padding_mode mode) {
+  return x.owner().record(nst::pad2d(x.value(), padding, mode), {x}, [x, padding, mode](const tensor<T>& g, tape<T>& tp) {
+    tp.accumulate(x, pad2d_backward(g, padding, mode));
+  });
 }
 
 // y = max(x, 0). Gradient passes where the output is positive, i.e. where the input is.

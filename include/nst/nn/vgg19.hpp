@@ -28,6 +28,8 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
+#include <mutex>
 #include <optional>
 #include <sstream>
 #include <string>
@@ -39,6 +41,8 @@
 #include "../io/weights.hpp"
 #include "../ops/activation.hpp"
 #include "../ops/conv2d.hpp"
+#include "../ops/conv3x3.hpp"
+#include "../ops/pad2d.hpp"
 #include "../ops/pool2d.hpp"
 #include "preprocessing.hpp"
 #include "vgg19_layers.hpp"
@@ -62,6 +66,13 @@ struct vgg19_options {
   // The input preprocessing the weights expect, when the user knows better than the detection
   // (metadata, layout, hash; see weight_layout.hpp).
   std::optional<nst::preprocessing> input;
+  // How the convolutions compute (ops/conv3x3.hpp): automatic = Winograd F(4x4,3x3) for the
+  // layers with 16 or more channels in and out (all but conv1_1 in the real VGG19), im2col for
+  // the rest; im2col everywhere is exact to float rounding, Winograd's float error is ~1e-5.
+  conv_algorithm convolution = conv_algorithm::automatic;
+  // The border conv1_1 sees (ops/pad2d.hpp): zeros as trained, or reflect/replicate to avoid the
+  // dark frame zero padding leaves around stylised images. Deeper layers always pad with zeros.
+  padding_mode first_conv_padding = padding_mode::zeros;
 };
 
 // What `nst weights inspect` prints about a loaded network (str() for the text).
@@ -112,7 +123,9 @@ class vgg19 {
       : convs_(static_cast<std::size_t>(vgg19_conv_count)),
         format_(weights.format),
         data_bytes_read_(weights.data_bytes_read),
-        pool_(options.pool) {
+        pool_(options.pool),
+        convolution_(options.convolution),
+        first_conv_padding_(options.first_conv_padding) {
     std::vector<std::string> names;
     for (const auto& entry : weights.tensors) names.push_back(entry.first);
     std::function<std::string()> file_sha256;
@@ -146,42 +159,44 @@ class vgg19 {
 
   // Activations at `layers` (names from vgg19_layers()) for the network input `image` [N,3,H,W].
   feature_tensors features(const tensor<T>& image, const std::vector<std::string>& layers) const {
-    return run(image.shape(), image, layers, [this](const vgg19_layer& layer, const tensor<T>& x) {
-      switch (layer.kind) {
-        case vgg19_layer_kind::conv:
-          return nst::conv2d(x, weight(layer.last_conv), bias(layer.last_conv), same_padding());
-        case vgg19_layer_kind::relu:
-          return nst::relu(x);
-        case vgg19_layer_kind::pool:
-          break;
-      }
-      return pool_ == nst::pooling::max ? nst::max_pool2d(x, halving()).output : nst::avg_pool2d(x, halving());
-    });
+    return run(
+        image.shape(), image, layers,
+        [this](const vgg19_layer& layer, const tensor<T>& x, bool relu) {
+          return conv_layer(layer.last_conv).forward(x, relu);
+        },
+        [this](const vgg19_layer& layer, const tensor<T>& x) {
+          if (layer.kind == vgg19_layer_kind::relu) return nst::relu(x);
+          return pool_ == nst::pooling::max ? nst::max_pool2d(x, halving()).output : nst::avg_pool2d(x, halving());
+        });
   }
 
   // The same network recorded on `t` (which `image` must belong to): losses on the returned vars
-  // back-propagate to `image`. Weights are tape references: keep this network alive meanwhile.
+  // back-propagate to `image`. Each convolution is one node (with its ReLU fused unless the
+  // convolution's own output is asked for) that keeps only its output and computes only the
+  // input gradient. Weights are used by reference: keep this network alive meanwhile.
   feature_vars features(tape<T>& t, const var<T>& image, const std::vector<std::string>& layers) const {
     NST_CHECK(image.valid() && &image.owner() == &t, value_error, 270,
               "vgg19::features: the image var does not belong to the tape it is given with");
-    return run(image.shape(), image, layers, [this, &t](const vgg19_layer& layer, const var<T>& x) {
-      switch (layer.kind) {
-        case vgg19_layer_kind::conv:
-          return ad::conv2d(x, t.reference(weight(layer.last_conv)), t.reference(bias(layer.last_conv)),
-                            same_padding());
-        case vgg19_layer_kind::relu:
-          return ad::relu(x);
-        case vgg19_layer_kind::pool:
-          break;
-      }
-      return pool_ == nst::pooling::max ? ad::max_pool2d(x, halving()) : ad::avg_pool2d(x, halving());
-    });
+    return run(
+        image.shape(), image, layers,
+        [this](const vgg19_layer& layer, const var<T>& x, bool relu) {
+          return ad::conv3x3(x, conv_layer(layer.last_conv), relu);
+        },
+        [this](const vgg19_layer& layer, const var<T>& x) {
+          if (layer.kind == vgg19_layer_kind::relu) return ad::relu(x);
+          return pool_ == nst::pooling::max ? ad::max_pool2d(x, halving()) : ad::avg_pool2d(x, halving());
+        });
   }
 
   preprocessing input_preprocessing() const { return identity_.input; }
   const vgg19_identity& identity() const { return identity_; }
   nst::pooling pool() const { return pool_; }
   void set_pool(nst::pooling p) { pool_ = p; }
+  // The convolution algorithm and conv1_1's border (see vgg19_options); settable after loading.
+  conv_algorithm convolution() const { return convolution_; }
+  void set_convolution(conv_algorithm a) { convolution_ = a; }
+  padding_mode first_conv_padding() const { return first_conv_padding_; }
+  void set_first_conv_padding(padding_mode m) { first_conv_padding_ = m; }
 
   // Layers every convolution of which is loaded, in order (conv1_1 .. pool3 for the shared file).
   std::vector<std::string> available_layers() const {
@@ -246,7 +261,6 @@ class vgg19 {
     std::string weight_key, bias_key;   // the names they had in the file
   };
 
-  static conv2d_params same_padding() { return conv2d_params{1, 1}; }
   static pool2d_params halving() { return pool2d_params{2, 2, 0}; }
 
   const tensor<T>& weight(int conv) const { return convs_[static_cast<std::size_t>(conv)].weight; }
@@ -333,10 +347,27 @@ class vgg19 {
     return deepest;
   }
 
-  // Runs layers 0..deepest with `x = apply(layer, x)`, the one loop behind both features().
-  template <class Value, class Apply>
+  // Convolution `conv` as a layer: its padding, and the Winograd weights it needs, transformed on
+  // first use and kept (one transform per network, whichever thread asks first).
+  conv3x3_same<T> conv_layer(int conv) const {
+    const padding_mode padding = conv == 0 ? first_conv_padding_ : padding_mode::zeros;
+    const tensor<T>& w = weight(conv);
+    std::shared_ptr<const typename conv3x3_same<T>::winograd_type> transformed;
+    if (conv3x3_same<T>::picks_winograd(w.shape(), convolution_, padding)) {
+      const std::lock_guard<std::mutex> guard(*winograd_lock_);
+      auto& cached = winograd_[static_cast<std::size_t>(conv)];
+      if (!cached) cached = conv3x3_same<T>::transformed(w, convolution_);
+      transformed = cached;
+    }
+    return conv3x3_same<T>(w, bias(conv), padding, std::move(transformed));
+  }
+
+  // Runs layers 0..deepest, the one loop behind both features(): x = conv(layer, x, relu) for a
+  // convolution (relu: its ReLU fused in, when the convolution's own output is not asked for),
+  // x = other(layer, x) for ReLU and pooling layers.
+  template <class Value, class Conv, class Other>
   std::map<std::string, Value> run(const shape& input, const Value& image, const std::vector<std::string>& layers,
-                                   Apply&& apply) const {
+                                   Conv&& conv, Other&& other) const {
     std::map<std::string, Value> out;
     const int deepest = plan(input, layers);
     if (deepest < 0) return out;
@@ -344,15 +375,29 @@ class vgg19 {
       return std::find(layers.begin(), layers.end(), name) != layers.end();
     };
     const auto& table = vgg19_layers();
-    Value x = apply(table[0], image);  // conv1_1 reads the input itself: no copy of it
-    for (int i = 0;; ++i) {
+    // Applies layer i (and the ReLU after it when fused) to x; returns the last layer applied.
+    const auto step = [&](int i, const Value& x, Value& result) {
+      const vgg19_layer& layer = table[static_cast<std::size_t>(i)];
+      if (layer.kind != vgg19_layer_kind::conv) {
+        result = other(layer, x);
+        return i;
+      }
+      const bool fuse = i < deepest && !wanted(layer.name);  // every VGG19 conv is followed by its ReLU
+      result = conv(layer, x, fuse);
+      return fuse ? i + 1 : i;
+    };
+    Value x;
+    int i = step(0, image, x);  // conv1_1 reads the input itself: no copy of it
+    for (;;) {
       const vgg19_layer& layer = table[static_cast<std::size_t>(i)];
       if (i == deepest) {
         out[layer.name] = std::move(x);
         break;
       }
       if (wanted(layer.name)) out[layer.name] = x;
-      x = apply(table[static_cast<std::size_t>(i + 1)], x);
+      Value next;
+      i = step(i + 1, x, next);
+      x = std::move(next);
     }
     return out;
   }
@@ -363,6 +408,12 @@ class vgg19 {
   std::string format_;
   std::uint64_t data_bytes_read_;
   nst::pooling pool_;
+  conv_algorithm convolution_;
+  padding_mode first_conv_padding_;
+  // Winograd weights by conv index, filled by conv_layer() on first use.
+  mutable std::vector<std::shared_ptr<const typename conv3x3_same<T>::winograd_type>> winograd_ =
+      std::vector<std::shared_ptr<const typename conv3x3_same<T>::winograd_type>>(vgg19_conv_count);
+  std::shared_ptr<std::mutex> winograd_lock_ = std::make_shared<std::mutex>();
 };
 
 // The text `nst weights inspect FILE` prints: format, layout, preprocessing and why, the loaded

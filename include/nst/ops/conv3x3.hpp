@@ -1,0 +1,120 @@
+// nst/ops/conv3x3.hpp — the 3x3 "same" convolution of VGG-style networks, algorithm chosen once.
+//
+// A `conv3x3_same<T>` is one layer y = conv(x, weight) + bias with stride 1 and one pixel of
+// padding on every side (zeros, or reflect/replicate: see pad2d.hpp), optionally followed by a
+// fused ReLU, and its input gradient (no weight gradients: the weights are frozen). It computes
+// with one of two kernels:
+//   im2col    conv2d / conv2d_backward_input (conv2d.hpp): exact to float rounding, any shape
+//   winograd  F(4x4,3x3) (winograd.hpp): 1/4 of the multiplications, float error ~1e-5 of the
+//             layer's largest output; zero padding only
+// `automatic` picks Winograd for zero padding and at least 16 input and output channels (where
+// its transforms pay for themselves), im2col otherwise.
+//
+//   auto u = nst::conv3x3_same<float>::transformed(weight, nst::conv_algorithm::automatic);  // once
+//   nst::conv3x3_same<float> layer(weight, bias, nst::padding_mode::zeros, u);
+//   auto y  = layer.forward(x, true);                  // relu(conv(x) + bias)
+//   auto dx = layer.backward_input(dy, y);             // d/dx of <dy, relu(conv(x) + bias)>
+//
+// The layer refers to weight and bias (no copies): they must outlive it. The transformed Winograd
+// weights are shared (std::shared_ptr), so copies of a layer are cheap.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "../core/error.hpp"
+#include "../core/tensor.hpp"
+#include "activation.hpp"
+#include "conv2d.hpp"
+#include "pad2d.hpp"
+#include "winograd.hpp"
+
+namespace nst {
+
+// How conv3x3_same computes (see the overview).
+enum class conv_algorithm { automatic, im2col, winograd };
+
+inline const char* to_string(conv_algorithm a) {
+  return a == conv_algorithm::automatic ? "auto" : a == conv_algorithm::im2col ? "im2col" : "winograd";
+}
+
+// "auto" (also "automatic"), "im2col" or "winograd"; value_error 263 otherwise.
+inline conv_algorithm parse_conv_algorithm(const std::string& name) {
+  if (name == "auto" || name == "automatic") return conv_algorithm::automatic;
+  if (name == "im2col") return conv_algorithm::im2col;
+  if (name == "winograd") return conv_algorithm::winograd;
+  NST_THROW(value_error, 263, "parse_conv_algorithm: unknown algorithm '", name,
+            "' (expected auto, im2col or winograd)");
+}
+
+template <class T>
+class conv3x3_same {
+ public:
+  using winograd_type = winograd_weights<T, 4>;
+
+  // Whether `algorithm` computes a kernel of shape [O,C,3,3] with `padding` by Winograd.
+  static bool picks_winograd(const shape& weight, conv_algorithm algorithm, padding_mode padding) {
+    if (padding != padding_mode::zeros || algorithm == conv_algorithm::im2col) return false;
+    return algorithm == conv_algorithm::winograd || (weight[0] >= 16 && weight[1] >= 16);
+  }
+
+  // The Winograd weights `algorithm` needs for `weight` with zero padding (null when it picks
+  // im2col): build once, pass to every layer made from this weight.
+  static std::shared_ptr<const winograd_type> transformed(const tensor<T>& weight, conv_algorithm algorithm) {
+    if (weight.rank() != 4 || !picks_winograd(weight.shape(), algorithm, padding_mode::zeros)) return nullptr;
+    return std::make_shared<const winograd_type>(weight);
+  }
+
+  conv3x3_same() = default;
+  // weight [O,C,3,3] and bias [O] (or empty), both referenced; `winograd` from transformed()
+  // (null: im2col; ignored for reflect/replicate padding). shape_error 162 for another kernel.
+  conv3x3_same(const tensor<T>& weight, const tensor<T>& bias, padding_mode padding = padding_mode::zeros,
+               std::shared_ptr<const winograd_type> winograd = nullptr)
+      : weight_(&weight),
+        bias_(&bias),
+        padding_(padding),
+        winograd_(padding == padding_mode::zeros ? std::move(winograd) : nullptr) {
+    NST_CHECK(weight.rank() == 4 && weight.dim(2) == 3 && weight.dim(3) == 3 && weight.size() > 0, shape_error, 162,
+              "conv3x3_same: expected a non-empty 3x3 kernel [O,C,3,3], got ", weight.shape());
+    NST_CHECK(!winograd_ || (winograd_->out_channels() == weight.dim(0) && winograd_->in_channels() == weight.dim(1)),
+              shape_error, 163, "conv3x3_same: Winograd weights [", winograd_->out_channels(), ",",
+              winograd_->in_channels(), "] were not built from the kernel ", weight.shape());
+  }
+
+  bool uses_winograd() const { return winograd_ != nullptr; }
+  padding_mode padding() const { return padding_; }
+
+  // conv(x) + bias, then max(., 0) when `relu`: x [N,C,H,W] -> [N,O,H,W] (conv2d's errors).
+  tensor<T> forward(const tensor<T>& x, bool relu) const {
+    if (winograd_) return winograd_conv3x3(x, *winograd_, *bias_, relu);
+    tensor<T> y = padding_ == padding_mode::zeros
+                      ? conv2d(x, *weight_, *bias_, {1, 1})
+                      : conv2d(pad2d(x, 1, padding_), *weight_, *bias_, {1, 0});
+    if (relu)
+      for (T& v : y) v = v < T(0) ? T(0) : v;  // in place: NaN stays, as relu()
+    return y;
+  }
+
+  // d x for d y = grad_output, or for the fused ReLU's output `relu_output` (non-empty): the
+  // gradient passes where relu_output > 0 (relu_backward's rule). grad_output [N,O,H,W].
+  tensor<T> backward_input(const tensor<T>& grad_output, const tensor<T>& relu_output = {}) const {
+    if (winograd_) return winograd_conv3x3_backward_input(grad_output, *winograd_, relu_output);
+    tensor<T> masked;
+    if (!relu_output.empty()) masked = relu_backward(grad_output, relu_output);
+    const tensor<T>& dy = relu_output.empty() ? grad_output : masked;
+    NST_CHECK(dy.rank() == 4, shape_error, 116, "conv3x3_same::backward_input: grad_output must be [N,O,H,W], got ",
+              dy.shape());
+    const shape input{dy.dim(0), weight_->dim(1), dy.dim(2), dy.dim(3)};
+    if (padding_ == padding_mode::zeros) return conv2d_backward_input(dy, *weight_, input, {1, 1});
+    const shape padded{input[0], input[1], input[2] + 2, input[3] + 2};
+    return pad2d_backward(conv2d_backward_input(dy, *weight_, padded, {1, 0}), 1, padding_);
+  }
+
+ private:
+  const tensor<T>* weight_ = nullptr;
+  const tensor<T>* bias_ = nullptr;
+  padding_mode padding_ = padding_mode::zeros;
+  std::shared_ptr<const winograd_type> winograd_;
+};
+
+}  // namespace nst
