@@ -106,12 +106,12 @@ inline constexpr bool macro_defined_eigen_single_threaded = false;
 
 // The configuration this translation unit was compiled with, as values.
 struct build_configuration {
-  const char* version = NST_VERSION_STRING;
-  bool openmp = detail::macro_defined_openmp;
-  bool stb = detail::macro_defined_stb;
-  bool exceptions = detail::macro_defined_exceptions;
-  bool xtensor = detail::macro_defined_xtensor;
-  bool eigen_single_threaded = detail::macro_defined_eigen_single_threaded;
+  const char* version = NST_VERSION_STRING;                                  // "0.1.0"
+  bool openmp = detail::macro_defined_openmp;                                // NST_HAVE_OPENMP
+  bool stb = detail::macro_defined_stb;                                      // NST_HAVE_STB
+  bool exceptions = detail::macro_defined_exceptions;                        // NST_EXCEPTIONS
+  bool xtensor = detail::macro_defined_xtensor;                              // NST_HAVE_XTENSOR
+  bool eigen_single_threaded = detail::macro_defined_eigen_single_threaded;  // NST_EIGEN_SINGLE_THREADED
 };
 
 // "nst 0.1.0: openmp on, stb on, exceptions on, xtensor interop available".

@@ -1,5 +1,6 @@
 // nst/nst.hpp — everything in nst, in data-flow order:
-//   image/weight io -> tensor -> ops -> autodiff tape -> vgg19 -> losses -> optimizers -> driver.
+//   tensor -> image/weight/plot io -> ops -> autodiff tape -> vgg19 -> losses -> optimizers ->
+//   driver, with the configuration macros (config.hpp) and the version (version.hpp) first.
 // Image files need Debian's libstb (NST_HAVE_STB, set by the nst CMake target when found);
 // without it the rest of the library works on tensors alone.
 #pragma once

@@ -1,6 +1,8 @@
 // nst/version.hpp — the library's version; CMake reads the project version from this file.
 #pragma once
 
+// The version as numbers (semantic versioning: a MAJOR change may break code written for an
+// older one) and as the string "MAJOR.MINOR.PATCH".
 #define NST_VERSION_MAJOR 0
 #define NST_VERSION_MINOR 1
 #define NST_VERSION_PATCH 0

@@ -17,8 +17,8 @@
 
 namespace nst {
 
-constexpr index_t max_image_side = NST_MAX_IMAGE_SIDE;
-constexpr index_t max_image_pixels = NST_MAX_IMAGE_PIXELS;
+constexpr index_t max_image_side = NST_MAX_IMAGE_SIDE;      // pixels per side, at most
+constexpr index_t max_image_pixels = NST_MAX_IMAGE_PIXELS;  // height * width, at most
 
 // True when a height x width image is within the limits above (and not empty).
 inline bool image_size_allowed(index_t height, index_t width) {

@@ -43,7 +43,8 @@ void check_nchw_index(const tensor<T>& t, index_t n, index_t c, const char* func
 }  // namespace detail
 
 // Batch item n of an [N,C,H,W] tensor as the C x (H*W) row-major matrix F of the Gram matrix
-// (row c = channel c, pixels in row-major order). No copy.
+// (row c = channel c, pixels in row-major order). No copy. Throws value_error 281 unless t is
+// rank 4 and 0 <= n < N.
 template <class T>
 typename tensor<T>::matrix_map channel_matrix(tensor<T>& t, index_t n) {
   detail::check_nchw_index(t, n, -1, "channel_matrix");
@@ -59,6 +60,7 @@ typename tensor<T>::const_matrix_map channel_matrix(const tensor<T>& t, index_t 
 }
 
 // Channel c of batch item n of an [N,C,H,W] tensor as an H x W row-major matrix. No copy.
+// Throws value_error 281 unless t is rank 4, 0 <= n < N and 0 <= c < C.
 template <class T>
 typename tensor<T>::matrix_map image_plane(tensor<T>& t, index_t n, index_t c) {
   detail::check_nchw_index(t, n, c, "image_plane");

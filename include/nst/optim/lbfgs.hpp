@@ -38,6 +38,8 @@
 
 namespace nst {
 
+// How L-BFGS picks the step length along its direction: a fixed learning_rate (none, as
+// neural-style) or torch's strong-Wolfe line search.
 enum class line_search { none, strong_wolfe };
 
 // Buffers L-BFGS reuses from one iteration to the next; not part of what a checkpoint saves.
@@ -63,19 +65,23 @@ struct lbfgs_state {
   lbfgs_workspace<T> workspace;
 };
 
+// The L-BFGS policy for minimize(): torch.optim.LBFGS's hyper-parameters and defaults.
+// begin() throws value_error 225 (history < 1, learning_rate not finite and positive, a NaN
+// tolerance) and 226 (a state to resume from that does not fit x or history).
 struct lbfgs {
-  int history = 100;
-  double learning_rate = 1;
-  line_search search = line_search::none;
-  double tolerance_grad = 1e-7;
-  double tolerance_change = 1e-9;
+  int history = 100;                       // pairs (s, y) remembered (torch: history_size)
+  double learning_rate = 1;                // the step length t (torch: lr)
+  line_search search = line_search::none;  // none or strong_wolfe (torch: line_search_fn)
+  double tolerance_grad = 1e-7;            // stop when max|g| <= this (negative: off)
+  double tolerance_change = 1e-9;          // stop on a smaller step, loss change or slope (negative: off)
 
   template <class T>
-  using state_type = lbfgs_state<T>;
+  using state_type = lbfgs_state<T>;  // what a run carries between iterations and calls
 
   // Pairs whose curvature y·s is at most this are not remembered (torch's threshold).
   static constexpr double min_curvature = 1e-10;
 
+  // Checks the hyper-parameters and the state, sizes the buffers (see policy.hpp).
   template <class T>
   step_result begin(lbfgs_state<T>& state, const tensor<T>& x, const evaluation<T>& at_x) const {
     NST_CHECK(history >= 1, value_error, 225, "lbfgs: history must be at least 1, got ", history);
@@ -107,6 +113,7 @@ struct lbfgs {
     return {};
   }
 
+  // One iteration: the two-loop direction, then a fixed step or the line search (see policy.hpp).
   template <class T, class Evaluate>
   step_result step(lbfgs_state<T>& state, tensor<T>& x, evaluation<T>& at_x, Evaluate& evaluate) const {
     ++state.iterations;

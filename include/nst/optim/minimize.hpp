@@ -42,6 +42,7 @@ struct iteration_report {
   double seconds;   // wall time of this iteration
 };
 
+// What a minimize() call did and why it stopped.
 struct minimize_result {
   int iterations;           // iterations made (those that moved x)
   int evaluations;          // objective evaluations, the initial one included
@@ -96,6 +97,8 @@ bool notify(Observer& observer, const iteration_report& report) {
 }  // namespace detail
 
 // Minimises `objective` from x (updated in place) with `policy`, continuing from `state`.
+// Throws value_error 220 (a non-finite loss), 221 (x empty), 222 (bad stop criteria), the
+// policy's own value_errors from begin(), and shape_error 105 (a gradient not shaped like x).
 template <class T, class Objective, class Policy, class Observer = no_observer>
 minimize_result minimize(Objective&& objective, tensor<T>& x, const Policy& policy, policy_state<Policy, T>& state,
                          const stop_criteria& stop, Observer&& observer = {}) {
@@ -142,7 +145,7 @@ minimize_result minimize(Objective&& objective, tensor<T>& x, const Policy& poli
   }
 }
 
-// Minimises `objective` from x (updated in place) with `policy` and a fresh state.
+// Minimises `objective` from x (updated in place) with `policy` and a fresh state. Throws as above.
 template <class T, class Objective, class Policy, class Observer = no_observer>
 minimize_result minimize(Objective&& objective, tensor<T>& x, const Policy& policy, const stop_criteria& stop,
                          Observer&& observer = {}) {

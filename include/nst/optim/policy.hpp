@@ -30,15 +30,15 @@ namespace nst {
 // The loss and its gradient at one point.
 template <class T>
 struct evaluation {
-  double loss = 0;
-  tensor<T> gradient;
+  double loss = 0;      // f(x)
+  tensor<T> gradient;   // df/dx, the shape of x
 };
 
 // What an iteration did. `moved` is false when the policy stopped before changing x (such an
 // iteration is not counted); a non-empty `stop_reason` (a string literal) asks minimize() to stop.
 struct step_result {
-  bool moved = true;
-  std::string_view stop_reason;
+  bool moved = true;             // x changed in this iteration
+  std::string_view stop_reason;  // empty = go on; else why to stop ("tolerance_grad", ...)
 };
 
 // The state type of `Policy` for scalar T: nst::policy_state<nst::lbfgs, double>.

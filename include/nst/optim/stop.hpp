@@ -21,6 +21,8 @@
 
 namespace nst {
 
+// How long minimize() may run, whatever the policy: iteration and evaluation budgets and a
+// relative-change tolerance. Checked by validate() (value_error 222).
 struct stop_criteria {
   // Iterations of this minimize() call; one iteration is one update of the search direction
   // (torch's max_iter), however many evaluations its line search takes.
