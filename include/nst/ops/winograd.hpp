@@ -325,16 +325,20 @@ tensor<T> winograd_conv3x3(const tensor<T>& input, const winograd_weights<T, M>&
   const detail::winograd_tiling<M> tiling(input.dim(0), input.dim(2), input.dim(3));
   const index_t height = tiling.height, width = tiling.width;
   const index_t block = detail::winograd_block_tiles(positions, channels, outs);
-  const index_t groups = detail::group_count(tiling.count(), grain_items(positions * channels * outs * 2));
+  // Blocks of `block` tiles whatever the thread count: Eigen's product can round a tile's column
+  // differently in a block of another width, and the result must not depend on the threads.
+  const index_t blocks = detail::ceil_div(tiling.count(), block);
+  const index_t groups =
+      std::min(blocks, detail::group_count(tiling.count(), grain_items(positions * channels * outs * 2)));
   const index_t v_size = positions * channels * block, m_size = positions * outs * block;
   auto* scratch = detail::winograd_scratch<T>(groups, v_size + m_size);
   tensor<T> output({tiling.batch, outs, height, width});
 
-  detail::for_each_group(tiling.count(), groups, [&](index_t group, index_t first_tile, index_t last_tile) {
+  detail::for_each_group(blocks, groups, [&](index_t group, index_t first_block, index_t last_block) {
     T* v = scratch[group].data();
     T* m = v + v_size;
-    for (index_t first = first_tile; first < last_tile; first += block) {
-      const index_t count = std::min(block, last_tile - first);
+    for (index_t b = first_block; b < last_block; ++b) {
+      const index_t first = b * block, count = std::min(block, tiling.count() - first);
       detail::winograd_input_transform(tiling, input.data(), channels, first, count, v);
       detail::winograd_forward_products(u, count, v, m);
       // Y = Aᵀ M A (+ bias, ReLU), a register's width of tiles at a time, written where it lies
@@ -403,7 +407,9 @@ tensor<T> winograd_conv3x3_backward_input(const tensor<T>& grad_output, const wi
   const index_t height = tiling.height, width = tiling.width;
   const index_t block = detail::winograd_block_tiles(positions, channels, outs);
   const index_t rows = tiling.batch * tiling.tiles_y;  // tile rows, over all items
-  const index_t band_rows = std::max<index_t>(1, detail::ceil_div(rows, 4 * num_threads()));
+  // Bands from the size alone (not the thread count), so that every input element receives its
+  // additions in the same order with any number of threads.
+  const index_t band_rows = std::max<index_t>(1, detail::ceil_div(rows, 2 * detail::reproducible_parts));
   const index_t bands = detail::ceil_div(rows, band_rows);
   const index_t band_work = band_rows * tiling.tiles_x * positions * channels * outs * 2;
   const index_t groups = detail::group_count(detail::ceil_div(bands, 2), grain_items(band_work));
