@@ -16,12 +16,27 @@
 //   4. x is mapped back to RGB in [0,1]; with `original_colors` the result keeps its luminance
 //      and takes the content's chrominance.
 // An observer sees every iteration (losses by term, wall time), for progress bars and logs.
+//
+// Artistic control (Gatys et al. 2017, "Controlling Perceptual Factors in Neural Style Transfer"):
+//   - style_statistic: the style loss compares Gram matrices (gram), per-channel means and
+//     covariances (mean_covariance) or Gaussian Wasserstein-2 distances (wasserstein);
+//     style_layer_weights weight each style layer;
+//   - style_masks: style image k shapes only where mask k is non-zero (guided Gram matrices);
+//   - match_style_colors: the style images are recoloured to the content's colour mean and
+//     covariance before anything else; luminance_only: content and style enter the network as
+//     luminance (the style's matched to the content's), and the result takes the content's colours;
+//   - scales > 1, coarse to fine: steps 1-3 run first at min_size, and each result, upsampled,
+//     starts the next size (about x√2 apart) up to image_size; the observer counts iterations
+//     across scales (a resumed state belongs to the last scale, which a resumed run goes to at once);
+//   - adam_average: the result is the average of Adam's iterates (optim/adam.hpp).
 #pragma once
 
 #include <chrono>
 #include <cmath>
 #include <cstdint>
 #include <functional>
+#include <map>
+#include <sstream>
 #include <string>
 #include <type_traits>
 #include <vector>
@@ -31,11 +46,14 @@
 #include "../ops/resize.hpp"
 #include "../optim.hpp"
 #include "color.hpp"
+#include "state.hpp"
 
 namespace nst {
 
 enum class optimizer_kind { lbfgs, adam };
 enum class init_method { content, random, image };
+// The statistic the style loss matches: style_loss, mean_covariance_loss, wasserstein_style_loss.
+enum class style_loss_kind { gram, mean_covariance, wasserstein };
 
 struct stylize_options {
   index_t image_size = 512;          // longer side of the result; 0 keeps the content's size
@@ -55,6 +73,17 @@ struct stylize_options {
   init_method init = init_method::random;
   std::uint64_t seed = 0;            // for init = random
   bool original_colors = false;
+  style_loss_kind style_statistic = style_loss_kind::gram;  // what the style loss compares
+  std::vector<double> style_layer_weights;  // one finite weight >= 0 per style layer; empty = all 1
+  // One mask [1,1,H,W] (any size, values in [0,1]) per style image: style k goes where mask k is
+  // non-zero (weighted by it); empty = every style everywhere, blended. Excludes style_blend_weights.
+  std::vector<tensor<float>> style_masks;
+  color_match match_style_colors = color_match::none;  // recolour the styles to the content's colours first
+  bool luminance_only = false;       // transfer on luminance only; the result keeps the content's colours
+  int scales = 1;                    // coarse to fine: how many sizes, the last one image_size
+  index_t min_size = 0;              // longer side at the first scale (>= 16); 0 = image_size / √2^(scales-1)
+  std::vector<int> scale_iterations; // iterations at each scale, coarse first; empty = `iterations` at each
+  double adam_average = 0;           // decay of Adam's iterate average, in [0,1); 0 = off
 };
 
 // What the observer sees after each iteration.
@@ -67,6 +96,8 @@ struct stylize_progress {
   loss_breakdown parts;    // "content", "style", "tv": each weighted term
   double seconds = 0;      // wall time of this iteration
   std::function<tensor<T>()> image;  // the current result as an RGB image (computed on demand)
+  stylize_state<T>* state = nullptr;  // the run's state after this iteration, for save_checkpoint
+                                      // (style/checkpoint.hpp); valid during the call only
 };
 
 namespace detail {
@@ -117,6 +148,65 @@ inline void validate(const stylize_options& o, std::size_t style_count) {
     NST_CHECK(w >= 0 && std::isfinite(w), value_error, 297,
               "stylize: loss weights and the learning rate must be finite and >= 0, got ", w);
   NST_CHECK(o.lbfgs_history > 0, value_error, 297, "stylize: lbfgs_history must be positive, got ", o.lbfgs_history);
+  NST_CHECK(o.style_layer_weights.empty() || o.style_layer_weights.size() == o.style_layers.size(), value_error, 240,
+            "stylize: ", o.style_layer_weights.size(), " style layer weights for ", o.style_layers.size(),
+            " style layers");
+  NST_CHECK(o.style_masks.empty() || o.style_masks.size() == style_count, value_error, 241, "stylize: ",
+            o.style_masks.size(), " style masks for ", style_count, " style images");
+  NST_CHECK(o.style_masks.empty() || o.style_blend_weights.empty(), value_error, 242,
+            "stylize: style_masks and style_blend_weights exclude each other (masks say where each style goes)");
+  NST_CHECK(o.scales >= 1 && o.scales <= 16, value_error, 243, "stylize: scales must be 1..16, got ", o.scales);
+  NST_CHECK(o.min_size == 0 || (o.min_size >= 16 && (o.image_size == 0 || o.min_size <= o.image_size)), value_error,
+            244, "stylize: min_size must be 0 or 16..image_size, got ", o.min_size, " (image_size ", o.image_size, ")");
+  NST_CHECK(o.scale_iterations.empty() || static_cast<int>(o.scale_iterations.size()) == o.scales, value_error, 245,
+            "stylize: ", o.scale_iterations.size(), " scale iterations for ", o.scales, " scales");
+  for (int n : o.scale_iterations)
+    NST_CHECK(n >= 0, value_error, 245, "stylize: scale iterations must be >= 0, got ", n);
+  NST_CHECK(o.adam_average >= 0 && o.adam_average < 1, value_error, 246,
+            "stylize: adam_average must lie in [0, 1), got ", o.adam_average);
+}
+
+// The longer side at each scale, coarse first: geometric from min_size (default: final / √2^(scales-1),
+// at least 16) to `final_size`.
+inline std::vector<index_t> scale_sizes(const stylize_options& o, index_t final_size) {
+  const double first = o.min_size > 0 ? static_cast<double>(o.min_size)
+                                      : std::max(16.0, static_cast<double>(final_size) / std::pow(2.0, 0.5 * (o.scales - 1)));
+  std::vector<index_t> sizes;
+  for (int i = 0; i < o.scales; ++i) {
+    const double t = o.scales > 1 ? static_cast<double>(i) / (o.scales - 1) : 1.0;
+    sizes.push_back(static_cast<index_t>(std::lround(first * std::pow(static_cast<double>(final_size) / first, t))));
+  }
+  return sizes;
+}
+
+// The options a resumed run must share with the run it continues: those that change the
+// trajectory and are not already covered by the targets' fingerprints.
+template <class T>
+std::map<std::string, std::string> run_identity(const stylize_options& o) {
+  auto join = [](const auto& items) {
+    std::ostringstream out;
+    for (const auto& item : items) out << (out.tellp() > 0 ? "," : "") << item;
+    return out.str();
+  };
+  auto number = [](double v) { return exact_text(v); };
+  return {{"scalar", std::is_same<T, float>::value ? "float" : "double"},
+          {"optimizer", o.optimizer == optimizer_kind::adam ? "adam" : "lbfgs"},
+          {"learning_rate", number(o.learning_rate)},
+          {"lbfgs_history", std::to_string(o.lbfgs_history)},
+          {"line_search", o.lbfgs_line_search == line_search::none ? "none" : "strong_wolfe"},
+          {"content_weight", number(o.content_weight)},
+          {"style_weight", number(o.style_weight)},
+          {"tv_weight", number(o.tv_weight)},
+          {"content_layers", join(o.content_layers)},
+          {"style_layers", join(o.style_layers)},
+          {"style_blend_weights", join(o.style_blend_weights)},
+          {"original_colors", o.original_colors ? "yes" : "no"},
+          {"style_statistic", std::to_string(static_cast<int>(o.style_statistic))},
+          {"style_layer_weights", join(o.style_layer_weights)},
+          {"style_masks", std::to_string(o.style_masks.size())},
+          {"match_style_colors", std::to_string(static_cast<int>(o.match_style_colors))},
+          {"luminance_only", o.luminance_only ? "yes" : "no"},
+          {"adam_average", number(o.adam_average)}};
 }
 
 }  // namespace detail
@@ -126,14 +216,14 @@ struct no_stylize_observer {
   void operator()(const stylize_progress<T>&) const {}
 };
 
-// Stylizes `content` with `styles` (RGB [1,3,H,W] in [0,1]) through `net`. `init_image` is used
-// when options.init == init_method::image (resized to the content's size).
-template <class T, class Observer = no_stylize_observer>
-tensor<T> stylize(const vgg19<T>& net, const tensor<T>& content, const std::vector<tensor<T>>& styles,
-                  const stylize_options& options, Observer&& observer = {}, const tensor<T>& init_image = {}) {
-  detail::validate(options, styles.size());
-  NST_CHECK(content.rank() == 4 && content.dim(0) == 1 && content.dim(1) == 3, shape_error, 171,
-            "stylize: the content image must be [1,3,H,W], got ", content.shape());
+namespace detail {
+
+// One scale of stylize() (options.scales ignored) with the style term StyleTerm; `styles` are
+// already recoloured (match_style_colors) or grey (luminance_only). `state` as in stylize().
+template <class StyleTerm, class T, class Observer>
+tensor<T> stylize_single_scale(const vgg19<T>& net, const tensor<T>& content, const std::vector<tensor<T>>& styles,
+                               const stylize_options& options, Observer&& observer, const tensor<T>& init_image,
+                               stylize_state<T>* state) {
   const preprocessing prep = net.input_preprocessing();
 
   const tensor<T> content_rgb =
@@ -143,24 +233,60 @@ tensor<T> stylize(const vgg19<T>& net, const tensor<T>& content, const std::vect
 
   // Targets, once.
   content_loss<T> content_term(static_cast<T>(options.content_weight), options.content_layers);
-  style_loss<T> style_term(static_cast<T>(options.style_weight), options.style_layers);
-  const tensor<T> content_x = to_network(content_rgb, prep);
-  content_term.set_targets(net.features(content_x, options.content_layers));
+  StyleTerm style_term(static_cast<T>(options.style_weight), options.style_layers,
+                       std::vector<T>(options.style_layer_weights.begin(), options.style_layer_weights.end()));
+  const tensor<T> content_x = to_network(options.luminance_only ? luminance_image(content_rgb) : content_rgb, prep);
+  std::map<std::string, std::string> identity = detail::run_identity<T>(options);
+  const feature_map<T> content_features = net.features(content_x, options.content_layers);
+  std::uint64_t content_hash = detail::fingerprint_start, style_hash = detail::fingerprint_start;
+  for (const auto& layer : content_features) content_hash = detail::fingerprint(layer.second, content_hash);
+  content_term.set_targets(content_features);
   std::vector<feature_map<T>> style_features;
   for (const tensor<T>& style : styles) {
     NST_CHECK(style.rank() == 4 && style.dim(0) == 1 && style.dim(1) == 3, shape_error, 171,
               "stylize: style images must be [1,3,H,W], got ", style.shape());
     style_features.push_back(net.features(to_network(resize_to_longer_side(style, style_size), prep), options.style_layers));
+    for (const auto& layer : style_features.back()) style_hash = detail::fingerprint(layer.second, style_hash);
   }
+  identity["content_targets"] = detail::hex_text(content_hash);
+  identity["style_targets"] = detail::hex_text(style_hash);
   std::vector<T> blend(options.style_blend_weights.begin(), options.style_blend_weights.end());
-  style_term.set_targets(style_features, blend);
+  if (options.style_masks.empty()) {
+    style_term.set_targets(style_features, blend);
+  } else {
+    std::vector<tensor<T>> masks;
+    for (const tensor<float>& mask : options.style_masks) masks.push_back(mask.template cast<T>());
+    style_term.set_guided_targets(style_features, masks);
+  }
   style_features.clear();
   const auto objective_terms = content_term + style_term + tv_loss<T>(static_cast<T>(options.tv_weight));
   const std::vector<std::string> layers = objective_terms.layers();
 
+  // The run's state: resumed from `state`, or started afresh.
+  stylize_state<T> own_state;
+  stylize_state<T>& run = state ? *state : own_state;
+  const bool resuming = !run.x.empty();
+  if (resuming) {
+    for (const auto& [key, value] : identity) {
+      const auto saved = run.run.find(key);
+      NST_CHECK(saved != run.run.end() && saved->second == value, value_error, 256, "stylize: cannot resume: the saved run's ",
+                key, " is '", saved == run.run.end() ? std::string("(absent)") : saved->second, "', this run's '", value,
+                key.find("targets") != std::string::npos
+                    ? "' (the images, image size, style scale, layers, weights or machine differ)"
+                    : "'");
+    }
+    NST_CHECK(run.x.shape() == content_x.shape(), value_error, 256, "stylize: cannot resume: the saved image is ",
+              run.x.shape(), ", this run's ", content_x.shape());
+  } else {
+    run = stylize_state<T>();
+  }
+  run.run = identity;
+  const int iteration_offset = run.iteration;
+  const int evaluation_offset = resuming ? std::max(0, run.evaluations - 1) : 0;  // x is evaluated again
+
   // The starting point, in network space.
-  tensor<T> x;
-  switch (options.init) {
+  tensor<T>& x = run.x;
+  if (!resuming) switch (options.init) {
     case init_method::content: x = content_x; break;
     case init_method::random:
       x = tensor<T>(content_x.shape());
@@ -169,15 +295,16 @@ tensor<T> stylize(const vgg19<T>& net, const tensor<T>& content, const std::vect
     case init_method::image:
       NST_CHECK(init_image.rank() == 4 && init_image.dim(0) == 1 && init_image.dim(1) == 3, shape_error, 171,
                 "stylize: init = image needs an RGB init image [1,3,H,W], got ", init_image.shape());
-      x = to_network(resize(init_image, content_x.dim(2), content_x.dim(3)), prep);
+      x = to_network(resize(options.luminance_only ? luminance_image(init_image) : init_image, content_x.dim(2),
+                            content_x.dim(3)), prep);
       break;
   }
 
   // The objective the optimizer sees: loss and gradient at x, through the tape.
   tape<T> tp;
   loss_breakdown parts;
-  int evaluations = 0;
-  int iterations_done = 0;  // as reported to the observer
+  int evaluations = evaluation_offset;
+  int iterations_done = iteration_offset;  // as reported to the observer
   auto objective = [&](const tensor<T>& at, tensor<T>& gradient) -> T {
     tp.clear();
     const var<T> image = tp.variable(at);
@@ -199,15 +326,19 @@ tensor<T> stylize(const vgg19<T>& net, const tensor<T>& content, const std::vect
   auto to_image = [&](const tensor<T>& network_x) {
     tensor<T> rgb = from_network(network_x, prep);
     for (T& v : rgb) v = std::min(T(1), std::max(T(0), v));
-    return options.original_colors ? original_colors(rgb, content_rgb) : rgb;
+    return options.original_colors || options.luminance_only ? original_colors(rgb, content_rgb) : rgb;
   };
 
   auto report = [&](const iteration_report& r) {
-    iterations_done = r.iteration;
+    iterations_done = iteration_offset + r.iteration;
+    run.iteration = iterations_done;
+    run.evaluations = evaluation_offset + r.evaluations;
+    run.loss = r.loss;
     stylize_progress<T> p;
-    p.iteration = r.iteration;
+    p.iteration = run.iteration;
     p.iterations = options.iterations;
-    p.evaluations = r.evaluations;
+    p.evaluations = run.evaluations;
+    p.state = &run;
     p.loss = r.loss;
     p.parts = parts;
     p.seconds = r.seconds;
@@ -216,13 +347,18 @@ tensor<T> stylize(const vgg19<T>& net, const tensor<T>& content, const std::vect
   };
 
   stop_criteria stop;
-  stop.max_iterations = options.iterations;
+  stop.max_iterations = options.iterations - iteration_offset;
   stop.relative_tolerance = options.relative_tolerance;
-  if (options.iterations > 0) {
+  if (stop.max_iterations > 0) {
     if (options.optimizer == optimizer_kind::adam) {
       adam policy;
       if (options.learning_rate > 0) policy.learning_rate = options.learning_rate;
-      minimize(objective, x, policy, stop, report);
+      policy.average_decay = options.adam_average;
+      minimize(objective, x, policy, run.adam, stop, report);
+      if (options.adam_average > 0) {
+        tp.clear();
+        return to_image(policy.averaged(run.adam, x));  // the average of the iterates, x stays the last
+      }
     } else {
       lbfgs policy;
       policy.history = options.lbfgs_history;
@@ -230,12 +366,92 @@ tensor<T> stylize(const vgg19<T>& net, const tensor<T>& content, const std::vect
       policy.tolerance_grad = -1;  // as neural-style: run all iterations unless relative_tolerance says stop
       policy.tolerance_change = -1;
       if (options.learning_rate > 0) policy.learning_rate = options.learning_rate;
-      minimize(objective, x, policy, stop, report);
+      minimize(objective, x, policy, run.lbfgs, stop, report);
     }
   }
   tp.clear();
 
   return to_image(x);
+}
+
+}  // namespace detail
+
+// Stylizes `content` with `styles` (RGB [1,3,H,W] in [0,1]) through `net`. `init_image` is used
+// when options.init == init_method::image (resized to the content's size). `state`, when given,
+// is where the run keeps its state (see style/state.hpp): one holding an image (x not empty,
+// e.g. from load_checkpoint) is resumed and continued up to options.iterations, after checking
+// that it belongs to this run (value_error 256 names the first difference); when stylize
+// returns it holds the final state, ready for save_checkpoint. With scales > 1 the state is the
+// last scale's. Errors: shape_error 171 for images that are not RGB, value_error 297, 240-246
+// for bad options.
+template <class T, class Observer = no_stylize_observer>
+tensor<T> stylize(const vgg19<T>& net, const tensor<T>& content, const std::vector<tensor<T>>& styles,
+                  const stylize_options& options, Observer&& observer = {}, const tensor<T>& init_image = {},
+                  stylize_state<T>* state = nullptr) {
+  detail::validate(options, styles.size());
+  NST_CHECK(content.rank() == 4 && content.dim(0) == 1 && content.dim(1) == 3, shape_error, 171,
+            "stylize: the content image must be [1,3,H,W], got ", content.shape());
+  std::vector<tensor<T>> prepared_styles;
+  for (const tensor<T>& style : styles) {
+    NST_CHECK(style.rank() == 4 && style.dim(0) == 1 && style.dim(1) == 3, shape_error, 171,
+              "stylize: style images must be [1,3,H,W], got ", style.shape());
+    tensor<T> recoloured = match_colors(style, content, options.match_style_colors);
+    prepared_styles.push_back(options.luminance_only ? match_luminance(recoloured, content) : std::move(recoloured));
+  }
+
+  // Coarse to fine: each scale's result starts the next one; the observer sees one run.
+  const index_t final_size = options.image_size > 0 ? options.image_size : std::max(content.dim(2), content.dim(3));
+  const std::vector<index_t> sizes = detail::scale_sizes(options, final_size);
+  std::vector<int> iterations = options.scale_iterations;
+  if (iterations.empty()) iterations.assign(sizes.size(), options.iterations);
+  int total_iterations = 0;
+  for (int n : iterations) total_iterations += n;
+  int iterations_before = 0;
+  bool stopped = false;
+  auto scale_observer = [&](const stylize_progress<T>& p) {
+    stylize_progress<T> whole = p;
+    whole.iteration += iterations_before;
+    whole.iterations = total_iterations;
+    stopped = !detail::call_observer(observer, whole);
+    return !stopped;
+  };
+  const bool resuming = state && !state->x.empty();
+
+  tensor<T> result;
+  for (std::size_t s = 0; s < sizes.size() && !stopped; ++s) {
+    const bool last = s + 1 == sizes.size();
+    if (resuming && !last) {  // a saved state belongs to the last scale
+      iterations_before += iterations[s];
+      continue;
+    }
+    stylize_options scale_options = options;
+    scale_options.image_size = sizes.size() > 1 ? sizes[s] : options.image_size;
+    scale_options.iterations = iterations[s];
+    if (s > 0 && !result.empty()) scale_options.init = init_method::image;
+    const tensor<T>& start = s > 0 && !result.empty() ? result : init_image;
+    stylize_state<T>* scale_state = last ? state : nullptr;
+    switch (options.style_statistic) {
+      case style_loss_kind::gram:
+        result = detail::stylize_single_scale<style_loss<T>>(net, content, prepared_styles, scale_options,
+                                                             scale_observer, start, scale_state);
+        break;
+      case style_loss_kind::mean_covariance:
+        result = detail::stylize_single_scale<mean_covariance_loss<T>>(net, content, prepared_styles, scale_options,
+                                                                       scale_observer, start, scale_state);
+        break;
+      case style_loss_kind::wasserstein:
+        result = detail::stylize_single_scale<wasserstein_style_loss<T>>(net, content, prepared_styles,
+                                                                         scale_options, scale_observer, start,
+                                                                         scale_state);
+        break;
+    }
+    iterations_before += iterations[s];
+  }
+  if (std::max(result.dim(2), result.dim(3)) != final_size) {  // stopped before the last scale
+    const auto [height, width] = fit_longer_side(content.dim(2), content.dim(3), final_size);
+    result = resize(result, height, width);
+  }
+  return result;
 }
 
 }  // namespace nst
