@@ -390,3 +390,65 @@ TEST_CASE("vgg19: real weights on tubingen.jpg match PyTorch", "[nn][vgg19][shar
   }
 }
 #endif
+
+TEMPLATE_TEST_CASE("vgg19: Winograd convolutions match PyTorch, forward and back to the input", "[nn][vgg19][winograd]",
+                   float, double) {
+  // The narrow network's 4..12 channels would run im2col under `automatic`: force Winograd.
+  // Float F(4x4) rounds at ~1e-5 of a layer's largest value (winograd.test.cpp states 3e-5); it
+  // measured 1.6e-5 here, above the 1e-5 im2col meets, so the bound is Winograd's own.
+  const double bound = std::is_same<TestType, float>::value ? 3e-5 : tolerance<TestType>();
+  const auto input = expected().at("input").cast<TestType>();
+  nst::vgg19_options options;
+  options.convolution = nst::conv_algorithm::winograd;
+  const auto net = nst::vgg19<TestType>::from_file(fixture_path("nn/narrow_vgg19.safetensors"), options);
+  CHECK(net.convolution() == nst::conv_algorithm::winograd);
+  const auto features = net.features(input, fixture_layers);
+  for (const std::string& layer : fixture_layers) {
+    INFO(layer);
+    CHECK(scaled_error(features.at(layer), expected().at(expected_key("max", layer))) < bound);
+  }
+  nst::tape<TestType> tp;
+  const auto x = tp.variable(input);
+  const auto f = net.features(tp, x, {"relu5_1", "relu2_1"});
+  tp.backward(sum_of_squares(tp, f.at("relu2_1")) + sum_of_squares(tp, f.at("relu5_1")));
+  CHECK(scaled_error(x.grad(), expected().at("max/input_gradient")) < bound);
+}
+
+TEST_CASE("vgg19: reflect and replicate padding of conv1_1, forward and gradient", "[nn][vgg19][gradient]") {
+  const auto input = nst_test::random_tensor<double>({1, 3, 18, 20}, 19);
+  const std::vector<std::string> layers = {"relu1_2", "relu2_1"};
+  const nst::vgg19<double> zero_net(tiny_weights());
+  for (const auto mode : {nst::padding_mode::reflect, nst::padding_mode::replicate}) {
+    INFO(nst::to_string(mode));
+    nst::vgg19_options options;
+    options.first_conv_padding = mode;
+    const nst::vgg19<double> net(tiny_weights(), options);
+    CHECK(net.first_conv_padding() == mode);
+    // conv1_1 by hand: pad the image, then a valid (unpadded) convolution.
+    const auto w = tiny_weights();
+    const auto want = nst::conv2d(nst::pad2d(input, 1, mode), w.tensors.at("conv1_1.weight"),
+                                  w.tensors.at("conv1_1.bias"), {1, 0});
+    CHECK(nst_test::max_relative_error(net.features(input, {"conv1_1"}).at("conv1_1"), want) < 1e-12);
+    // Only the border differs from zero padding.
+    const auto zero_padded = zero_net.features(input, {"conv1_1"}).at("conv1_1");
+    CHECK(zero_padded.at(0, 0, 5, 5) == Approx(want.at(0, 0, 5, 5)).epsilon(1e-12));
+    CHECK(std::abs(zero_padded.at(0, 0, 0, 0) - want.at(0, 0, 0, 0)) > 1e-6);
+
+    const auto loss = [&](const nst::tensor<double>& x) {
+      double total = 0;
+      for (const auto& entry : net.features(x, layers))
+        total += entry.second.vector().squaredNorm() / static_cast<double>(entry.second.size());
+      return total;
+    };
+    nst::tape<double> tp;
+    const auto x = tp.variable(input);
+    const auto f = net.features(tp, x, layers);
+    const auto mean_square = [&tp](const nst::var<double>& v) {
+      return nst::ad::mse(v, tp.constant(nst::tensor<double>(v.shape())));
+    };
+    tp.backward(mean_square(f.at("relu1_2")) + mean_square(f.at("relu2_1")));
+    const auto check = nst::check_gradient(loss, input, x.grad(), 1e-4, 150);
+    INFO("worst relative error " << check.max_relative_error << " at " << check.worst_index);
+    CHECK(check.ok(1e-6));
+  }
+}

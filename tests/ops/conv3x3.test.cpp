@@ -1,0 +1,91 @@
+#include <nst/autodiff/check_gradient.hpp>
+#include <nst/ops/conv3x3.hpp>
+
+#include <algorithm>
+#include <cmath>
+
+#include "../support/support.hpp"
+#include "ops_testing.hpp"
+
+namespace {
+
+using nst::conv_algorithm;
+using nst::index_t;
+using nst::padding_mode;
+
+// max |got - want| / max |want| (Winograd's error scales with the layer, not each output).
+template <class T>
+double error_of_largest(const nst::tensor<T>& got, const nst::tensor<T>& want) {
+  REQUIRE(got.shape() == want.shape());
+  double largest = 0, worst = 0;
+  for (index_t i = 0; i < want.size(); ++i) {
+    largest = std::max(largest, std::abs(static_cast<double>(want[i])));
+    worst = std::max(worst, std::abs(static_cast<double>(got[i]) - static_cast<double>(want[i])));
+  }
+  return largest > 0 ? worst / largest : worst;
+}
+
+// The definition: pad (zeros: conv2d's own padding), conv2d_reference, relu.
+template <class T>
+nst::tensor<T> reference(const nst::tensor<T>& x, const nst::tensor<T>& w, const nst::tensor<T>& b, padding_mode mode,
+                         bool relu) {
+  auto y = mode == padding_mode::zeros ? nst::conv2d_reference(x, w, b, {1, 1})
+                                       : nst::conv2d_reference(nst::pad2d(x, 1, mode), w, b, {1, 0});
+  return relu ? nst::relu(y) : y;
+}
+
+}  // namespace
+
+TEST_CASE("conv3x3_same: automatic picks Winograd for 16+ channels and zero padding", "[ops][conv3x3]") {
+  using layer = nst::conv3x3_same<float>;
+  CHECK(layer::picks_winograd({64, 64, 3, 3}, conv_algorithm::automatic, padding_mode::zeros));
+  CHECK(!layer::picks_winograd({64, 3, 3, 3}, conv_algorithm::automatic, padding_mode::zeros));
+  CHECK(!layer::picks_winograd({64, 64, 3, 3}, conv_algorithm::im2col, padding_mode::zeros));
+  CHECK(layer::picks_winograd({4, 3, 3, 3}, conv_algorithm::winograd, padding_mode::zeros));
+  CHECK(!layer::picks_winograd({64, 64, 3, 3}, conv_algorithm::winograd, padding_mode::reflect));
+  CHECK(layer::transformed(nst::tensor<float>({8, 3, 3, 3}), conv_algorithm::automatic) == nullptr);
+  CHECK(nst::parse_conv_algorithm("winograd") == conv_algorithm::winograd);
+  CHECK(ops_test::error_id<nst::value_error>([] { nst::parse_conv_algorithm("fft"); }) == 263);
+}
+
+TEMPLATE_TEST_CASE("conv3x3_same: forward and input gradient equal the definitions, every algorithm and padding",
+                   "[ops][conv3x3]", float, double) {
+  using T = TestType;
+  const double tolerance = std::is_same<T, float>::value ? 3e-5 : 1e-12;
+  const auto x = nst_test::random_tensor<T>({2, 5, 9, 11}, 31);
+  const auto w = nst_test::random_tensor<T>({7, 5, 3, 3}, 32);
+  const auto b = nst_test::random_tensor<T>({7}, 33);
+  const auto dy = nst_test::random_tensor<T>({2, 7, 9, 11}, 34);
+  for (const conv_algorithm algorithm : {conv_algorithm::im2col, conv_algorithm::winograd})
+    for (const padding_mode mode : {padding_mode::zeros, padding_mode::reflect, padding_mode::replicate})
+      for (const bool relu : {false, true}) {
+        INFO(nst::to_string(algorithm) << ", " << nst::to_string(mode) << ", relu " << relu);
+        const nst::conv3x3_same<T> layer(w, b, mode, nst::conv3x3_same<T>::transformed(w, algorithm));
+        CHECK(layer.uses_winograd() == (algorithm == conv_algorithm::winograd && mode == padding_mode::zeros));
+        const auto want = reference(x, w, b, mode, relu);
+        const auto y = layer.forward(x, relu);
+        CHECK(error_of_largest(y, want) < tolerance);
+        // Input gradient of <dy, layer(x)>: through the padding's adjoint and the ReLU's mask.
+        auto masked = relu ? nst::relu_backward(dy, want) : dy;
+        auto want_dx = mode == padding_mode::zeros
+                           ? nst::conv2d_backward_input_reference(masked, w, x.shape(), {1, 1})
+                           : nst::pad2d_backward(nst::conv2d_backward_input_reference(
+                                                     masked, w, {2, 5, 11, 13}, {1, 0}),
+                                                 1, mode);
+        CHECK(error_of_largest(relu ? layer.backward_input(dy, y) : layer.backward_input(dy), want_dx) < tolerance);
+      }
+}
+
+TEST_CASE("conv3x3_same: the input gradient matches finite differences with reflect padding and ReLU",
+          "[ops][conv3x3]") {
+  const auto x = nst_test::random_tensor<double>({1, 3, 6, 7}, 41);
+  const auto w = nst_test::random_tensor<double>({4, 3, 3, 3}, 42);
+  const auto b = nst_test::random_tensor<double>({4}, 43);
+  const auto r = nst_test::random_tensor<double>({1, 4, 6, 7}, 44);
+  for (const padding_mode mode : {padding_mode::reflect, padding_mode::replicate}) {
+    INFO(nst::to_string(mode));
+    const nst::conv3x3_same<double> layer(w, b, mode);
+    const auto loss = [&](const nst::tensor<double>& v) { return ops_test::weighted_sum(layer.forward(v, true), r); };
+    CHECK(nst::check_gradient(loss, x, layer.backward_input(r, layer.forward(x, true)), 1e-6).ok(1e-6));
+  }
+}
