@@ -71,6 +71,13 @@ inline std::vector<double> parse_numbers(const std::string& name, const std::str
   return values;
 }
 
+inline std::vector<long long> parse_integers(const std::string& name, const std::string& text, long long min,
+                                             long long max) {
+  std::vector<long long> values;
+  for (const std::string& item : split_list(text)) values.push_back(parse_integer(name, item, min, max));
+  return values;
+}
+
 inline std::string choice(const std::string& name, const std::string& text, const std::vector<std::string>& allowed) {
   for (const std::string& a : allowed)
     if (a == text) return text;

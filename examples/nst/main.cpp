@@ -1,6 +1,7 @@
 // main.cpp — the `nst` command: style transfer and weight-file tools on top of the nst library.
 //
 //   nst stylize --content photo.jpg --style painting.jpg --output result.png [options]
+//   nst stylize --content photos/ --style painting.jpg --output-dir results/ [options]
 //   nst weights inspect FILE
 //   nst weights convert IN OUT.safetensors [--preprocess caffe|torch]
 //
@@ -8,12 +9,18 @@
 // exit status (2 for a wrongly called command, 1 for everything else); the output image is
 // written atomically, so an existing file is either replaced whole or left as it was. A run is
 // never lost: Ctrl-C stops it after the current iteration and writes the result so far (exit
-// status 128 + the signal), and a loss that stops being finite saves the last good image.
+// status 128 + the signal), and a loss that stops being finite saves the last good image;
+// --checkpoint saves the optimizer's state as well, and --resume continues it exactly.
 #include <nst/nst.hpp>
+#include <nst/style/checkpoint.hpp>
 
+#include <algorithm>
+#include <cctype>
 #include <csignal>
 #include <cstdio>
 #include <exception>
+#include <filesystem>
+#include <set>
 #include <map>
 #include <new>
 #include <string>
@@ -49,18 +56,27 @@ struct stylize_command {
   std::vector<std::string> styles;
   std::string preprocess;  // empty = from the weights
   nst::pooling pool = nst::pooling::max;
+  nst::padding_mode padding = nst::padding_mode::zeros;  // of the first convolution
   nst::stylize_options options;
   int print_every = 50, save_every = 0, threads = 0;
+  std::string output_dir;          // --output-dir: a batch, one result per --content image
+  std::string checkpoint, resume;  // --checkpoint FILE, --resume FILE
+  int checkpoint_every = 100;
+  std::vector<std::string> style_masks;  // --style-masks, one per style image
+  std::string content_mask;              // --content-mask: the first style's region (the second's is the rest)
   std::string loss_curve, sheet;  // --loss-curve, --sheet; empty = not written
 };
 
 std::vector<option> stylize_options_table(stylize_command& c) {
   auto& o = c.options;
   return {
-      {"--content", "FILE", "the photo whose structure is kept (required)", [&](auto v) { c.content = v; }},
+      {"--content", "FILE", "the photo whose structure is kept (required); with --output-dir a directory or FILE,FILE,...",
+       [&](auto v) { c.content = v; }},
       {"--style", "FILE[,FILE...]", "the painting(s) whose style is taken (required)",
        [&](auto v) { c.styles = split_list(v); }},
       {"--output", "FILE", "where to write the result, .png or .jpg (required)", [&](auto v) { c.output = v; }},
+      {"--output-dir", "DIR", "instead of --output: stylize every --content image into DIR/NAME.png",
+       [&](auto v) { c.output_dir = v; }},
       {"--weights", "FILE", "VGG19 weights, .safetensors or .pth (weights/vgg19.safetensors)",
        [&](auto v) { c.weights = v; }},
       {"--preprocess", "caffe|torch", "input preprocessing the weights expect (detected from the file)",
@@ -102,6 +118,13 @@ std::vector<option> stylize_options_table(stylize_command& c) {
        [&](auto v) { o.style_layers = split_list(v); }},
       {"--pooling", "max|avg", "pooling layers of VGG19 (max)",
        [&](auto v) { c.pool = choice("--pooling", v, {"max", "avg"}) == "max" ? nst::pooling::max : nst::pooling::average; }},
+      {"--padding", "zeros|reflect|replicate", "padding of the first convolution (zeros; the others soften borders)",
+       [&](auto v) {
+         const std::string p = choice("--padding", v, {"zeros", "reflect", "replicate"});
+         c.padding = p == "zeros" ? nst::padding_mode::zeros
+                     : p == "reflect" ? nst::padding_mode::reflect
+                                      : nst::padding_mode::replicate;
+       }},
       {"--init", "content|random|image", "starting image (random)",
        [&](auto v) {
          const std::string i = choice("--init", v, {"content", "random", "image"});
@@ -111,16 +134,63 @@ std::vector<option> stylize_options_table(stylize_command& c) {
       {"--seed", "N", "seed of the random init (0)",
        [&](auto v) { o.seed = static_cast<std::uint64_t>(parse_integer("--seed", v, 0, 1LL << 62)); }},
       {"--original-colors", "", "keep the content's colours", [&](auto) { o.original_colors = true; }},
+      {"--style-loss", "gram|moments|wasserstein", "statistic the style loss matches (gram)",
+       [&](auto v) {
+         const std::string k = choice("--style-loss", v, {"gram", "moments", "wasserstein"});
+         o.style_statistic = k == "gram" ? nst::style_loss_kind::gram
+                             : k == "moments" ? nst::style_loss_kind::mean_covariance
+                                              : nst::style_loss_kind::wasserstein;
+       }},
+      {"--style-layer-weights", "W,...", "weight of each style layer (all 1)",
+       [&](auto v) { o.style_layer_weights = parse_numbers("--style-layer-weights", v, 0, 1e9); }},
+      {"--style-masks", "FILE,...", "one mask per style image: style k goes where mask k is white",
+       [&](auto v) { c.style_masks = split_list(v); }},
+      {"--content-mask", "FILE", "the first style goes where it is white, the second (if any) where black",
+       [&](auto v) { c.content_mask = v; }},
+      {"--color-control", "none|luminance", "luminance: transfer on luminance only, keep the content's colours (none)",
+       [&](auto v) { o.luminance_only = choice("--color-control", v, {"none", "luminance"}) == "luminance"; }},
+      {"--match-colors", "none|cholesky|pca", "recolour the styles to the content's colour statistics first (none)",
+       [&](auto v) {
+         const std::string m = choice("--match-colors", v, {"none", "cholesky", "pca"});
+         o.match_style_colors = m == "none" ? nst::color_match::none
+                                : m == "cholesky" ? nst::color_match::cholesky
+                                                  : nst::color_match::pca;
+       }},
+      {"--scales", "N", "coarse to fine: optimise at N sizes, each about x1.41 the last (1)",
+       [&](auto v) { o.scales = static_cast<int>(parse_integer("--scales", v, 1, 16)); }},
+      {"--min-size", "PX", "longer side at the first scale (image-size / 1.41^(N-1))",
+       [&](auto v) { o.min_size = parse_integer("--min-size", v, 16, 16384); }},
+      {"--scale-iterations", "N,...", "iterations at each scale, coarse first (--iterations at each)",
+       [&](auto v) {
+         o.scale_iterations.clear();
+         for (long long n : parse_integers("--scale-iterations", v, 0, 1000000)) o.scale_iterations.push_back(static_cast<int>(n));
+       }},
+      {"--adam-ema", "F", "with Adam, return the moving average of the iterates with decay F (0 = off)",
+       [&](auto v) { o.adam_average = parse_number("--adam-ema", v, 0, 0.999999); }},
       {"--print-every", "N", "progress line every N iterations when not on a terminal, 0 = quiet (50)",
        [&](auto v) { c.print_every = static_cast<int>(parse_integer("--print-every", v, 0, 1000000)); }},
       {"--save-every", "N", "also save OUTPUT_<iteration> every N iterations (0 = off)",
        [&](auto v) { c.save_every = static_cast<int>(parse_integer("--save-every", v, 0, 1000000)); }},
       {"--log-json", "FILE", "one JSON object per iteration", [&](auto v) { c.log_json = v; }},
+      {"--checkpoint", "FILE", "save the run's state (image and optimizer) to FILE every --checkpoint-every iterations and at the end",
+       [&](auto v) { c.checkpoint = v; }},
+      {"--checkpoint-every", "N", "iterations between checkpoints (100; 0 = only at the end)",
+       [&](auto v) { c.checkpoint_every = static_cast<int>(parse_integer("--checkpoint-every", v, 0, 1000000)); }},
+      {"--resume", "FILE", "continue the run saved in FILE up to --iterations (same inputs and options)",
+       [&](auto v) { c.resume = v; }},
       {"--loss-curve", "FILE", "plot the losses against iteration, .svg or .png", [&](auto v) { c.loss_curve = v; }},
       {"--sheet", "FILE", "also save content | style(s) | result side by side", [&](auto v) { c.sheet = v; }},
       {"--threads", "N", "threads to use (all cores)",
        [&](auto v) { c.threads = static_cast<int>(parse_integer("--threads", v, 1, 1024)); }},
   };
+}
+
+// A mask image as [1,1,H,W] in [0,1]: the luminance of the file's pixels (white = 1).
+nst::tensor<float> load_mask(const std::string& path) {
+  const nst::tensor<float> yuv = nst::rgb_to_yuv(nst::load_image<float>(path));
+  nst::tensor<float> mask({1, 1, yuv.dim(2), yuv.dim(3)});
+  for (nst::index_t i = 0; i < mask.size(); ++i) mask[i] = std::min(1.0f, std::max(0.0f, yuv[i]));
+  return mask;
 }
 
 // "out.png", 100 -> "out_100.png"
@@ -130,6 +200,64 @@ std::string numbered(const std::string& path, int iteration) {
   const bool has_ext = dot != std::string::npos && (slash == std::string::npos || dot > slash);
   const std::string stem = has_ext ? path.substr(0, dot) : path, ext = has_ext ? path.substr(dot) : "";
   return stem + "_" + std::to_string(iteration) + ext;
+}
+
+// The content images of a batch: the .png, .jpg, .jpeg, .bmp and .tga files of a directory, by
+// name, or a comma-separated list; two with the same name (a.jpg, a.png) would share an output.
+std::vector<std::string> batch_content_files(const std::string& spec) {
+  std::vector<std::string> files;
+  std::error_code ec;
+  if (std::filesystem::is_directory(spec, ec)) {
+    for (const auto& entry : std::filesystem::directory_iterator(spec, ec)) {
+      std::string ext = entry.path().extension().string();
+      for (char& ch : ext) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+      if (entry.is_regular_file() && (ext == ".png" || ext == ".jpg" || ext == ".jpeg" || ext == ".bmp" || ext == ".tga"))
+        files.push_back(entry.path().string());
+    }
+    if (ec) throw nst::io_error(450, "cannot list the directory '" + spec + "': " + ec.message());
+    std::sort(files.begin(), files.end());
+    if (files.empty()) throw usage_error("--content " + spec + ": no .png, .jpg, .bmp or .tga image in the directory");
+  } else {
+    files = split_list(spec);
+  }
+  std::set<std::string> names;
+  for (const std::string& f : files)
+    if (!names.insert(std::filesystem::path(f).stem().string()).second)
+      throw usage_error("--content: two images named '" + std::filesystem::path(f).stem().string() +
+                        "' would write the same output");
+  return files;
+}
+
+int stylize_one(const stylize_command& c, const nst::tensor<float>& content, const nst::vgg19<float>& net,
+                const std::vector<nst::tensor<float>>& styles, const nst::tensor<float>& init,
+                nst::stylize_state<float>& state);
+
+// --content DIR_OR_LIST --output-dir DIR: every content image through the network and style
+// images loaded once, the result of NAME.jpg written to DIR/NAME.png. An image that fails is
+// reported and skipped; the exit status is 1 when any failed, 128 + the signal when one stopped
+// the batch.
+int stylize_batch(const stylize_command& c, const std::vector<std::string>& contents, const nst::vgg19<float>& net,
+                  const std::vector<nst::tensor<float>>& styles, const nst::tensor<float>& init) {
+  int failed = 0;
+  for (std::size_t i = 0; i < contents.size(); ++i) {
+    stylize_command one = c;
+    one.content = contents[i];
+    one.output = (std::filesystem::path(c.output_dir) / std::filesystem::path(contents[i]).stem()).string() + ".png";
+    std::fprintf(stderr, "nst: [%zu/%zu] %s -> %s\n", i + 1, contents.size(), one.content.c_str(), one.output.c_str());
+    int status = 1;
+    try {
+      nst::stylize_state<float> state;
+      status = stylize_one(one, nst::load_image<float>(one.content), net, styles, init, state);
+    } catch (const nst::error& e) {
+      std::fprintf(stderr, "nst: error: %s (skipped)\n", e.what());
+    } catch (const std::bad_alloc&) {
+      std::fprintf(stderr, "nst: error: out of memory stylizing %s (skipped)\n", one.content.c_str());
+    }
+    if (status > 1) return status;  // stopped by a signal: the rest is not started
+    failed += status != 0;
+  }
+  if (failed > 0) std::fprintf(stderr, "nst: error: %d of %zu content images failed\n", failed, contents.size());
+  return failed > 0 ? 1 : 0;
 }
 
 int run_stylize(const std::vector<std::string>& args) {
@@ -144,19 +272,49 @@ int run_stylize(const std::vector<std::string>& args) {
   parse(table, args, 2);
   if (c.content.empty()) throw usage_error("--content FILE is required");
   if (c.styles.empty()) throw usage_error("--style FILE is required");
-  if (c.output.empty()) throw usage_error("--output FILE is required");
+  if (c.output.empty() == c.output_dir.empty())
+    throw usage_error("give --output FILE, or --output-dir DIR to stylize several content images");
+  if (!c.output_dir.empty() && (!c.checkpoint.empty() || !c.resume.empty() || !c.sheet.empty() ||
+                                !c.loss_curve.empty() || !c.log_json.empty()))
+    throw usage_error("--checkpoint, --resume, --sheet, --loss-curve and --log-json take one --content, not --output-dir");
+  if ((!c.checkpoint.empty() || !c.resume.empty()) && c.options.scales > 1)
+    throw usage_error("--checkpoint and --resume work with --scales 1");
   if (c.options.init == nst::init_method::image && c.init_image.empty())
     throw usage_error("--init image needs --init-image FILE");
   if (!c.options.style_blend_weights.empty() && c.options.style_blend_weights.size() != c.styles.size())
     throw usage_error("--style-blend-weights has " + std::to_string(c.options.style_blend_weights.size()) +
                       " values for " + std::to_string(c.styles.size()) + " style images");
+  if (!c.options.style_layer_weights.empty() && c.options.style_layer_weights.size() != c.options.style_layers.size())
+    throw usage_error("--style-layer-weights has " + std::to_string(c.options.style_layer_weights.size()) +
+                      " values for " + std::to_string(c.options.style_layers.size()) + " style layers");
+  if (!c.style_masks.empty() && c.style_masks.size() != c.styles.size())
+    throw usage_error("--style-masks has " + std::to_string(c.style_masks.size()) + " files for " +
+                      std::to_string(c.styles.size()) + " style images");
+  if (!c.content_mask.empty() && (!c.style_masks.empty() || c.styles.size() > 2))
+    throw usage_error("--content-mask takes one or two styles and no --style-masks");
+  if ((!c.style_masks.empty() || !c.content_mask.empty()) && !c.options.style_blend_weights.empty())
+    throw usage_error("masks and --style-blend-weights exclude each other");
+  if (!c.options.scale_iterations.empty() && static_cast<int>(c.options.scale_iterations.size()) != c.options.scales)
+    throw usage_error("--scale-iterations has " + std::to_string(c.options.scale_iterations.size()) + " values for " +
+                      std::to_string(c.options.scales) + " scales");
   if (c.threads > 0) nst::set_num_threads(c.threads);
 
   // Read every input before the long work starts, so a bad file fails in the first second; the
   // output too: an unknown extension or a directory that cannot be written must not wait for the
   // end of the run (the temporary file save_image writes through is created and removed).
-  nst::detail::image_format_for(c.output);
-  { const nst::detail::temporary_file probe(c.output, "save_image"); }
+  std::vector<std::string> contents{c.content};
+  if (!c.output_dir.empty()) {
+    contents = batch_content_files(c.content);
+    std::error_code ec;
+    std::filesystem::create_directories(c.output_dir, ec);
+    const nst::detail::temporary_file probe(c.output_dir + "/probe", "save_image");
+  } else {
+    nst::detail::image_format_for(c.output);
+    const nst::detail::temporary_file probe(c.output, "save_image");
+  }
+  if (!c.checkpoint.empty()) { const nst::detail::temporary_file probe(c.checkpoint, "save_checkpoint"); }
+  nst::stylize_state<float> state;
+  if (!c.resume.empty()) state = nst::load_checkpoint<float>(c.resume);
   if (!c.loss_curve.empty()) {
     nst::detail::loss_curve_format_for(c.loss_curve);
     const nst::detail::temporary_file probe(c.loss_curve, "save_loss_curve");
@@ -165,25 +323,44 @@ int run_stylize(const std::vector<std::string>& args) {
     nst::detail::image_format_for(c.sheet);
     const nst::detail::temporary_file probe(c.sheet, "save_image");
   }
-  const auto content = nst::load_image<float>(c.content);
+  // A batch reads each content image when its turn comes, so that a bad one is skipped.
+  const auto content = c.output_dir.empty() ? nst::load_image<float>(c.content) : nst::tensor<float>();
   std::vector<nst::tensor<float>> styles;
   for (const std::string& s : c.styles) styles.push_back(nst::load_image<float>(s));
   nst::tensor<float> init;
   if (c.options.init == nst::init_method::image) init = nst::load_image<float>(c.init_image);
+  for (const std::string& m : c.style_masks) c.options.style_masks.push_back(load_mask(m));
+  if (!c.content_mask.empty()) {
+    c.options.style_masks.push_back(load_mask(c.content_mask));
+    if (c.styles.size() == 2) {
+      c.options.style_masks.push_back(c.options.style_masks[0]);
+      for (float& v : c.options.style_masks[1]) v = 1.0f - v;
+    }
+  }
   nst::vgg19_options net_options;
   net_options.pool = c.pool;
+  net_options.first_conv_padding = c.padding;
   if (!c.preprocess.empty()) net_options.input = nst::parse_preprocessing(c.preprocess);
   const auto net = nst::vgg19<float>::from_file(c.weights, net_options);
   for (const auto* layers : {&c.options.content_layers, &c.options.style_layers})
     for (const std::string& layer : *layers) net.channels(layer);  // an unknown or missing layer fails now
 
+  stop_gracefully_on_signals();
+  if (!c.output_dir.empty()) return stylize_batch(c, contents, net, styles, init);
+  return stylize_one(c, content, net, styles, init, state);
+}
+
+int stylize_one(const stylize_command& c, const nst::tensor<float>& content, const nst::vgg19<float>& net,
+                const std::vector<nst::tensor<float>>& styles, const nst::tensor<float>& init,
+                nst::stylize_state<float>& state) {
+  if (state.iteration > 0)
+    std::fprintf(stderr, "nst: resuming %s at iteration %d\n", c.resume.c_str(), state.iteration);
   std::fprintf(stderr, "nst: %s, preprocessing %s; %d iterations of %s at %lld px on %d thread(s)\n", c.weights.c_str(),
                nst::to_string(net.input_preprocessing()), c.options.iterations,
                c.options.optimizer == nst::optimizer_kind::adam ? "Adam" : "L-BFGS",
                static_cast<long long>(c.options.image_size), nst::num_threads());
 
   progress_printer printer(c.print_every, c.log_json);
-  stop_gracefully_on_signals();
   // The last iteration's image, so that a run stopped by a loss that is no longer finite keeps
   // its work: it is saved as OUTPUT_<iteration> and the error line says so.
   nst::tensor<float> last_image;
@@ -198,8 +375,10 @@ int run_stylize(const std::vector<std::string>& args) {
       last_iteration = p.iteration;
       if (c.save_every > 0 && p.iteration % c.save_every == 0 && p.iteration < p.iterations)
         nst::save_image(numbered(c.output, p.iteration), last_image);
+      if (!c.checkpoint.empty() && c.checkpoint_every > 0 && p.iteration % c.checkpoint_every == 0)
+        nst::save_checkpoint(c.checkpoint, *p.state);
       return stop_signal == 0;  // false ends the run after this iteration
-    }, init);
+    }, init, &state);
   } catch (const nst::value_error& e) {
     if (e.id() != 298 || last_iteration == 0) throw;
     printer.finish();
@@ -211,6 +390,10 @@ int run_stylize(const std::vector<std::string>& args) {
   }
   printer.finish();
   nst::save_image(c.output, result);
+  if (!c.checkpoint.empty()) {
+    nst::save_checkpoint(c.checkpoint, state);
+    std::fprintf(stderr, "nst: wrote checkpoint %s (iteration %d)\n", c.checkpoint.c_str(), state.iteration);
+  }
   if (!c.sheet.empty()) {
     std::vector<nst::tensor<float>> panels{content};
     panels.insert(panels.end(), styles.begin(), styles.end());
