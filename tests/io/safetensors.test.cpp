@@ -134,10 +134,10 @@ TEST_CASE("safetensors: save is atomic and checks its arguments", "[io][weights]
   // The rename fails (the target is a non-empty directory): io_error, nothing left behind.
   std::filesystem::create_directories(dir.file("taken/inside"));
   CHECK_THROWS_WITH(nst::save_safetensors(dir.file("taken"), tensors, {"w"}, {}),
-                    Catch::Contains("io_error.403") && Catch::Contains("taken"));
+                    Catch::Contains("io_error.423") && Catch::Contains("taken"));
   CHECK(std::filesystem::is_directory(dir.file("taken/inside")));
   CHECK_THROWS_WITH(nst::save_safetensors(dir.file("no/such/dir/x.safetensors"), tensors, {"w"}, {}),
-                    Catch::Contains("io_error.402"));
+                    Catch::Contains("io_error.421"));
   auto names = dir.listing();
   std::sort(names.begin(), names.end());
   CHECK(names == std::vector<std::string>{"keep.safetensors", "taken"});

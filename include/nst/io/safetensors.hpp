@@ -32,6 +32,7 @@
 
 #include "../core/error.hpp"
 #include "../core/tensor.hpp"
+#include "detail/atomic_file.hpp"
 #include "detail/binary_file.hpp"
 #include "detail/dtype_conversion.hpp"
 #include "detail/json.hpp"
@@ -178,39 +179,6 @@ inline void check_loadable(const safetensors_entry& e, const std::string& where)
             "; nst loads F16, BF16, F32 and F64 tensors (filter this one out to load the others)");
 }
 
-// A random suffix for a temporary file beside the target.
-inline std::string temporary_suffix() {
-  static const char digits[] = "0123456789abcdef";
-  std::random_device entropy;
-  std::string suffix = ".tmp-";
-  for (int i = 0; i < 12; ++i) suffix += digits[entropy() % 16];
-  return suffix;
-}
-
-// Writes a file atomically: `write` fills a temporary file in the same directory, which is then
-// renamed over `path`. On any failure the temporary file is removed and `path` is left as it was.
-inline void write_file_atomically(const std::string& path, const std::function<void(std::ostream&)>& write,
-                                  const char* caller) {
-  const std::string temporary = path + temporary_suffix();
-  {
-    std::ofstream out(temporary, std::ios::binary | std::ios::trunc);
-    NST_CHECK(out.is_open(), io_error, 402, caller, ": cannot create '", temporary,
-              "' (does the directory exist and is it writable?)");
-    write(out);
-    out.close();
-    if (!out) {
-      std::remove(temporary.c_str());
-      NST_THROW(io_error, 402, caller, ": writing '", temporary, "' failed (disk full?)");
-    }
-  }
-  std::error_code ec;
-  std::filesystem::rename(temporary, path, ec);
-  if (ec) {
-    std::remove(temporary.c_str());
-    NST_THROW(io_error, 403, caller, ": cannot replace '", path, "': ", ec.message());
-  }
-}
-
 }  // namespace detail
 
 // Loads the tensors of a safetensors file that `keep` accepts (all when empty), converted to T.
@@ -257,7 +225,8 @@ inline std::vector<tensor_info> inspect_safetensors(const std::string& path,
 // gives, which must name every tensor exactly once, with `metadata` as __metadata__. The header is
 // padded with spaces to a multiple of 8 bytes so that the data is aligned. Atomic: the file is
 // written beside `path` under a temporary name and renamed over it, so `path` is either the old
-// file or the complete new one; on failure (io_error 402/403) the old file is untouched. Throws
+// file or the complete new one (detail/atomic_file.hpp: written, flushed to disk, renamed); on
+// failure (io_error 421 create, 422 write, 423 rename) the old file is untouched. Throws
 // value_error 240 (`order` does not name each tensor once) or 241 (a reserved or non-UTF-8 name).
 template <class T>
 void save_safetensors(const std::string& path, const std::map<std::string, tensor<T>>& tensors,
@@ -308,17 +277,18 @@ void save_safetensors(const std::string& path, const std::map<std::string, tenso
   header += "}";
   header.append((8 - header.size() % 8) % 8, ' ');
 
-  detail::write_file_atomically(path, [&](std::ostream& out) {
+  detail::write_file_atomically(path, caller, [&](detail::byte_sink& out) {
     std::string bytes;
     detail::store_le(bytes, header.size(), 8);
-    out << bytes << header;
+    bytes += header;
+    out.write(bytes.data(), bytes.size());
     for (const std::string& name : order) {  // one tensor at a time: no copy of the whole file
       const tensor<T>& t = tensors.at(name);
       bytes.clear();
       detail::append_le_values(bytes, t.data(), static_cast<std::size_t>(t.size()));
-      out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+      out.write(bytes.data(), bytes.size());
     }
-  }, caller);
+  });
 }
 
 }  // namespace nst
