@@ -293,17 +293,6 @@ void winograd_forward_products(const winograd_weights<T, M>& u, index_t count, c
         const_matrix_map(u.position(xi), outs, ins) * const_matrix_map(v + xi * ins * count, ins, count);
 }
 
-// The input-gradient products: z_ξ (C x count) = U_ξᵀ (C x O) · w_ξ (O x count), the same U.
-template <class T, int M>
-void winograd_adjoint_products(const winograd_weights<T, M>& u, index_t count, const T* w, T* z) {
-  using const_matrix_map = typename tensor<T>::const_matrix_map;
-  using matrix_map = typename tensor<T>::matrix_map;
-  const index_t outs = u.out_channels(), ins = u.in_channels();
-  for (int xi = 0; xi < winograd_weights<T, M>::positions; ++xi)
-    matrix_map(z + xi * ins * count, ins, count).noalias() =
-        const_matrix_map(u.position(xi), outs, ins).transpose() * const_matrix_map(w + xi * outs * count, outs, count);
-}
-
 }  // namespace detail
 
 // y = conv2d(input, weight, bias, {1, 1}) for the weight `u` was built from, then y = max(y, 0)
@@ -381,13 +370,14 @@ tensor<T> winograd_conv3x3(const tensor<T>& input, const winograd_weights<T, M>&
 // dx = conv2d_backward_input(dy, weight, x.shape(), {1, 1}) for the weight `u` was built from,
 // with dy = grad_output, or, when `relu_output` is given, dy = grad_output where relu_output > 0
 // and 0 elsewhere (the ReLU after the convolution, fused). grad_output [N,O,H,W] with
-// O = u.out_channels(); relu_output empty or of its shape. Returns [N,C,H,W].
+// O = u.out_channels(); relu_output empty or of its shape. Returns [N,C,H,W]. shape_error
+// 183/184 for other shapes, value_error 300 for empty u.
 //
 // It is the adjoint of the forward pass, with the same transformed weights U:
 //   dx = Σ_tiles B [ U_ξᵀ · (A dy Aᵀ)_ξ ] Bᵀ,
-// each (M+2)^2 result added onto the input tile it came from. Input tiles overlap by 2 rows, so
-// bands of whole tile rows two apart never touch the same input: even bands run in parallel,
-// then odd ones.
+// each (M+2)^2 result added onto the input tile it came from. Input tiles overlap, so the
+// parallel split is by what never overlaps: per block of tiles, the dy transforms by output
+// channel, the products by position ξ, and the additions onto dx by input channel (planes).
 template <class T, int M>
 tensor<T> winograd_conv3x3_backward_input(const tensor<T>& grad_output, const winograd_weights<T, M>& u,
                                           const tensor<T>& relu_output = {}) {
@@ -402,97 +392,98 @@ tensor<T> winograd_conv3x3_backward_input(const tensor<T>& grad_output, const wi
   NST_CHECK(relu_output.empty() || relu_output.shape() == grad_output.shape(), shape_error, 184,
             "winograd_conv3x3_backward_input: relu_output ", relu_output.shape(), " differs from grad_output ",
             grad_output.shape());
+  using const_matrix_map = typename tensor<T>::const_matrix_map;
+  using matrix_map = typename tensor<T>::matrix_map;
   const index_t channels = u.in_channels(), outs = u.out_channels();
   const detail::winograd_tiling<M> tiling(grad_output.dim(0), grad_output.dim(2), grad_output.dim(3));
   const index_t height = tiling.height, width = tiling.width;
-  const index_t block = detail::winograd_block_tiles(positions, channels, outs);
-  const index_t rows = tiling.batch * tiling.tiles_y;  // tile rows, over all items
-  // Bands from the size alone (not the thread count), so that every input element receives its
-  // additions in the same order with any number of threads.
-  const index_t band_rows = std::max<index_t>(1, detail::ceil_div(rows, 2 * detail::reproducible_parts));
-  const index_t bands = detail::ceil_div(rows, band_rows);
-  const index_t band_work = band_rows * tiling.tiles_x * positions * channels * outs * 2;
-  const index_t groups = detail::group_count(detail::ceil_div(bands, 2), grain_items(band_work));
+  const index_t block = std::min(tiling.count(), 2 * detail::winograd_block_tiles(positions, channels, outs));
   const index_t w_size = positions * outs * block, z_size = positions * channels * block;
-  auto* scratch = detail::winograd_scratch<T>(groups, w_size + z_size);
+  T* w = detail::winograd_scratch<T>(1, w_size + z_size)[0].data();
+  T* z = w + w_size;
   const T* gate = relu_output.empty() ? nullptr : relu_output.data();
   tensor<T> grad_input({tiling.batch, channels, height, width});
 
-  // One range of tiles, all in whole tile rows of one item: transform dy, multiply, add back.
-  // One range of tiles, all in whole tile rows: transform dy, multiply, add back; a register's
-  // width of tiles at a time.
-  const auto run_tiles = [&](T* w, T* z, index_t first, index_t count) {
-    for (index_t t0 = 0; t0 < count; t0 += lanes) {
-      const detail::winograd_lane_tiles<M, lanes> at(tiling, first + t0, count - t0);
-      for (index_t o = 0; o < outs; ++o) {
-        T dy[M][M][lanes], transformed[alpha][alpha][lanes];
-        if (at.row_run) {
-          const index_t origin = (at.item[0] * outs + o) * height * width + at.y0[0] * width + at.x0[0];
-          for (int i = 0; i < M; ++i)
-            for (int j = 0; j < M; ++j)
-              for (int l = 0; l < lanes; ++l) {
-                const index_t k = origin + i * width + j + M * l;
-                dy[i][j][l] = gate && !(gate[k] > T(0)) ? T(0) : grad_output[k];
+  for (index_t first = 0; first < tiling.count(); first += block) {
+    const index_t count = std::min(block, tiling.count() - first);
+    // w_ξ[o][t] = (A dy Aᵀ)[ξ], by output channel.
+    parallel_for(
+        0, outs,
+        [&](index_t first_out, index_t last_out) {
+          for (index_t t0 = 0; t0 < count; t0 += lanes) {
+            const detail::winograd_lane_tiles<M, lanes> at(tiling, first + t0, count - t0);
+            for (index_t o = first_out; o < last_out; ++o) {
+              T dy[M][M][lanes], transformed[alpha][alpha][lanes];
+              if (at.row_run) {
+                const index_t origin = (at.item[0] * outs + o) * height * width + at.y0[0] * width + at.x0[0];
+                for (int i = 0; i < M; ++i)
+                  for (int j = 0; j < M; ++j)
+                    for (int l = 0; l < lanes; ++l) {
+                      const index_t k = origin + i * width + j + M * l;
+                      dy[i][j][l] = gate && !(gate[k] > T(0)) ? T(0) : grad_output[k];
+                    }
               }
-        }
-        for (int l = 0; l < lanes && !at.row_run; ++l) {
-          const index_t origin = (at.item[l] * outs + o) * height * width + at.y0[l] * width + at.x0[l];
-          for (index_t i = 0; i < M; ++i)
-            for (index_t j = 0; j < M; ++j) {
-              const index_t k = origin + i * width + j;
-              const bool inside = l < at.used && i < at.rows[l] && j < at.cols[l];
-              dy[i][j][l] = !inside || (gate && !(gate[k] > T(0))) ? T(0) : grad_output[k];
+              for (int l = 0; l < lanes && !at.row_run; ++l) {
+                const index_t origin = (at.item[l] * outs + o) * height * width + at.y0[l] * width + at.x0[l];
+                for (index_t i = 0; i < M; ++i)
+                  for (index_t j = 0; j < M; ++j) {
+                    const index_t k = origin + i * width + j;
+                    const bool inside = l < at.used && i < at.rows[l] && j < at.cols[l];
+                    dy[i][j][l] = !inside || (gate && !(gate[k] > T(0))) ? T(0) : grad_output[k];
+                  }
+              }
+              detail::sandwich<true, lanes>(transform::AT, dy, transform::AT, transformed);
+              for (int xi = 0; xi < positions; ++xi) {
+                T* dst = w + (xi * outs + o) * count + t0;
+                for (int l = 0; l < at.used; ++l) dst[l] = transformed[xi / alpha][xi % alpha][l];
+              }
             }
-        }
-        detail::sandwich<true, lanes>(transform::AT, dy, transform::AT, transformed);
-        for (int xi = 0; xi < positions; ++xi) {
-          T* dst = w + (xi * outs + o) * count + t0;
-          for (int l = 0; l < at.used; ++l) dst[l] = transformed[xi / alpha][xi % alpha][l];
-        }
-      }
-    }
-    detail::winograd_adjoint_products(u, count, w, z);
-    for (index_t t0 = 0; t0 < count; t0 += lanes) {
-      const detail::winograd_lane_tiles<M, lanes> at(tiling, first + t0, count - t0);
-      for (index_t c = 0; c < channels; ++c) {
-        T zt[alpha][alpha][lanes], d[alpha][alpha][lanes];
-        for (int xi = 0; xi < positions; ++xi) {
-          const T* src = z + (xi * channels + c) * count + t0;
-          for (int l = 0; l < lanes; ++l) zt[xi / alpha][xi % alpha][l] = l < at.used ? src[l] : T(0);
-        }
-        detail::sandwich<true, lanes>(transform::BT, zt, transform::BT, d);
-        // Neighbouring windows overlap: add lane by lane (in order), never as one vector.
-        for (int l = 0; l < at.used; ++l) {
-          T* plane = grad_input.data() + (at.item[l] * channels + c) * height * width;
-          const index_t y0 = at.y0[l] - 1, x0 = at.x0[l] - 1;
-          if (at.interior[l]) {
-            T* window = plane + y0 * width + x0;
-            for (int i = 0; i < alpha; ++i)
-              for (int j = 0; j < alpha; ++j) window[i * width + j] += d[i][j][l];
-            continue;
           }
-          for (int i = 0; i < alpha; ++i)
-            for (int j = 0; j < alpha; ++j) {
-              const index_t y = y0 + i, x = x0 + j;
-              if (y >= 0 && y < height && x >= 0 && x < width) plane[y * width + x] += d[i][j][l];
+        },
+        grain_items(count * 40));
+    // z_ξ (C x count) = U_ξᵀ (C x O) · w_ξ (O x count), by position.
+    parallel_for(
+        0, positions,
+        [&](index_t first_xi, index_t last_xi) {
+          for (index_t xi = first_xi; xi < last_xi; ++xi)
+            matrix_map(z + xi * channels * count, channels, count).noalias() =
+                const_matrix_map(u.position(static_cast<int>(xi)), outs, channels).transpose() *
+                const_matrix_map(w + xi * outs * count, outs, count);
+        },
+        grain_items(2 * channels * outs * count));
+    // dx += B z Bᵀ on each tile's input window, by input channel (planes never overlap).
+    parallel_for(
+        0, channels,
+        [&](index_t first_channel, index_t last_channel) {
+          for (index_t t0 = 0; t0 < count; t0 += lanes) {
+            const detail::winograd_lane_tiles<M, lanes> at(tiling, first + t0, count - t0);
+            for (index_t c = first_channel; c < last_channel; ++c) {
+              T zt[alpha][alpha][lanes], d[alpha][alpha][lanes];
+              for (int xi = 0; xi < positions; ++xi) {
+                const T* src = z + (xi * channels + c) * count + t0;
+                for (int l = 0; l < lanes; ++l) zt[xi / alpha][xi % alpha][l] = l < at.used ? src[l] : T(0);
+              }
+              detail::sandwich<true, lanes>(transform::BT, zt, transform::BT, d);
+              // Neighbouring windows overlap: add lane by lane (in order), never as one vector.
+              for (int l = 0; l < at.used; ++l) {
+                T* plane = grad_input.data() + (at.item[l] * channels + c) * height * width;
+                const index_t y0 = at.y0[l] - 1, x0 = at.x0[l] - 1;
+                if (at.interior[l]) {
+                  T* window = plane + y0 * width + x0;
+                  for (int i = 0; i < alpha; ++i)
+                    for (int j = 0; j < alpha; ++j) window[i * width + j] += d[i][j][l];
+                  continue;
+                }
+                for (int i = 0; i < alpha; ++i)
+                  for (int j = 0; j < alpha; ++j) {
+                    const index_t y = y0 + i, x = x0 + j;
+                    if (y >= 0 && y < height && x >= 0 && x < width) plane[y * width + x] += d[i][j][l];
+                  }
+              }
             }
-        }
-      }
-    }
-  };
-  for (index_t parity = 0; parity < 2; ++parity) {
-    const index_t bands_of_parity = (bands + 1 - parity) / 2;  // bands parity, parity + 2, ...
-    detail::for_each_group(bands_of_parity, groups, [&](index_t group, index_t first_band, index_t last_band) {
-      T* w = scratch[group].data();
-      T* z = w + w_size;
-      for (index_t b = first_band; b < last_band; ++b) {
-        const index_t band = parity + 2 * b;
-        const index_t first_row = band * band_rows, last_row = std::min(rows, first_row + band_rows);
-        // Rows of one band may span items; tiles are numbered row by row, so the band is one range.
-        const index_t first = first_row * tiling.tiles_x, last = last_row * tiling.tiles_x;
-        for (index_t t = first; t < last; t += block) run_tiles(w, z, t, std::min(block, last - t));
-      }
-    });
+          }
+        },
+        grain_items(count * 60));
   }
   return grad_input;
 }
