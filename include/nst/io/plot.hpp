@@ -99,8 +99,8 @@ inline std::string svg_color(const plot_rgb& c) {
   return hex;
 }
 
-constexpr plot_rgb plot_grid_color{0.87, 0.87, 0.87};
-constexpr plot_rgb plot_frame_color{0.27, 0.27, 0.27};
+inline constexpr plot_rgb plot_grid_color{0.87, 0.87, 0.87};
+inline constexpr plot_rgb plot_frame_color{0.27, 0.27, 0.27};
 
 // "1e5", "1e-3": the label of a power of ten.
 inline std::string decade_label(int exponent) { return "1e" + std::to_string(exponent); }
@@ -236,7 +236,7 @@ inline const unsigned char* glyph_rows(char c) {
   return nullptr;
 }
 
-constexpr int glyph_advance = 6;  // 5 columns and a space
+inline constexpr int glyph_advance = 6;  // 5 columns and a space
 
 // A canvas over an RGB [1,3,H,W] tensor: pixels, lines and text, clipped to the image.
 template <class T>
