@@ -29,6 +29,7 @@ pairs=("tubingen starry_night" "golden_gate the_scream" "tubingen shipwreck")
 for pair in "${pairs[@]}"; do
   read -r content style <<<"$pair"
   name=gallery_${content}_${style}
+  # shellcheck disable=SC2054  # the commas belong to the layer list
   command=("$nst" stylize --content "$shared/images/$content.jpg" --style "$shared/images/$style.jpg"
     --output "$out/$name.png" --weights "$weights" --content-layers relu3_2
     --style-layers relu1_1,relu2_1,relu3_1 --image-size "$size" --iterations "$iterations" --print-every 10

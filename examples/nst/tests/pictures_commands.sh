@@ -31,6 +31,7 @@ make_tga() {
     done
   done
   # no id, no colour map, type 2 (true colour), origin 0,0, width, height, 24 bits, top-left first
+  # shellcheck disable=SC2059  # the format is the escapes themselves
   printf "\\0\\0\\2\\0\\0\\0\\0\\0\\0\\0\\0\\0${byte[width & 255]}${byte[width >> 8]}${byte[height & 255]}${byte[height >> 8]}\\030\\040$pixels" > "$out"
 }
 
