@@ -335,6 +335,7 @@ inline std::string loss_curve_svg(const std::vector<plot_series>& series, const 
          ink + "\"/>\n";
   svg += "<text x=\"" + svg_number((f.left + f.right) / 2) + "\" y=\"" + svg_number(f.bottom + 34) +
          "\" text-anchor=\"middle\">iteration</text>\n";
+  svg += "<text x=\"4\" y=\"" + svg_number(f.top - 6) + "\">loss</text>\n";
   for (std::size_t k = series.size(); k-- > 0;) {  // the first series last, on top
     const std::string color = detail::svg_color(detail::plot_color(k)), name = detail::xml_escape(series[k].name);
     for (const auto& run : detail::series_runs(f, series[k])) {
@@ -380,6 +381,7 @@ tensor<T> render_loss_curve(const std::vector<plot_series>& series, const plot_o
   canvas.line(f.right, f.bottom, f.left, f.bottom, ink);
   canvas.line(f.left, f.bottom, f.left, f.top, ink);
   canvas.text((f.left + f.right) / 2 - detail::text_width("iteration") / 2, f.bottom + 26, "iteration", ink);
+  canvas.text(4, f.top - 13, "loss", ink);
   for (std::size_t k = series.size(); k-- > 0;) {  // the first series last, on top
     const detail::plot_rgb color = detail::plot_color(k);
     for (const auto& run : detail::series_runs(f, series[k]))
