@@ -3,6 +3,7 @@
 // Cases (each at every size and thread count asked for):
 //   convX_Y.forward     one VGG19 convolution (with bias) at the size it has inside the network
 //                       for an SxS image (S >> (block - 1)), as vgg19::features runs it
+//                       (conv3x3_same with --algorithm, kernel transformed before timing)
 //   convX_Y.input_grad  the gradient of that convolution with respect to its input
 //   vgg19.fwd_bwd       VGG19 on the tape up to relu5_1, backward of sum(relu5_1) to the image
 //   style.iteration     what stylize's objective does once: VGG19 up to relu5_1 on the tape,
@@ -18,8 +19,13 @@
 //
 // Output: one JSON line per case as it finishes, then a table.
 //
+// --ab compares convolution algorithms where the machine is shared and wall times are unreliable:
+// each case's child builds it twice (im2col everywhere, and --algorithm, default auto) and runs
+// the two alternately --reps times, printing per case the medians of wall and CPU time and the
+// ratios new/im2col (one JSON line each, impl "nst-ab").
+//
 //   nst_bench [--sizes 256,512] [--threads 1,2] [--large] [--reps 3] [--budget 3]
-//             [--cases layers,network,iteration] [--filter TEXT]
+//             [--cases layers,network,iteration] [--filter TEXT] [--algorithm auto] [--ab]
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -28,9 +34,12 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <ctime>
 #include <fstream>
+#include <functional>
 #include <iostream>
 #include <limits>
+#include <memory>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -49,6 +58,8 @@ struct options {
   std::string filter;
   int reps = 3;
   double budget_seconds = 3.0;
+  nst::conv_algorithm algorithm = nst::conv_algorithm::automatic;
+  bool ab = false;  // im2col against `algorithm` in one process (run_ab_case)
 };
 
 struct bench_case {
@@ -106,7 +117,7 @@ tensor<float> random_weight(int conv) {
 tensor<float> random_bias(int conv) { return random_tensor({conv_channels(conv).first}, 0.01, 200 + conv); }
 
 // A VGG19 with random weights for convolutions 0..conv_count-1, under torchvision's names.
-nst::vgg19<float> random_vgg19(int conv_count) {
+nst::vgg19<float> random_vgg19(int conv_count, const nst::vgg19_options& options) {
   nst::weight_file<float> file;
   file.format = "random";
   const auto& layers = nst::vgg19_layers();
@@ -118,7 +129,7 @@ nst::vgg19<float> random_vgg19(int conv_count) {
     file.names.push_back(key + ".bias");
     file.tensors[key + ".bias"] = random_bias(layers[i].last_conv);
   }
-  return nst::vgg19<float>(std::move(file));
+  return nst::vgg19<float>(std::move(file), options);
 }
 
 // ---- the cases ----
@@ -126,10 +137,18 @@ nst::vgg19<float> random_vgg19(int conv_count) {
 const std::vector<std::string> style_layers = {"relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"};
 const int convs_to_relu5_1 = 13;  // conv1_1 .. conv5_1
 
+// Seconds of CPU time this process has used, all threads together: unlike wall time, barely
+// inflated when other programs share the cores (what the --ab ratios also report).
+double cpu_seconds() {
+  timespec t{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+  return static_cast<double>(t.tv_sec) + 1e-9 * static_cast<double>(t.tv_nsec);
+}
+
 template <class Run>
 result time_runs(Run&& run, const options& o) {
   using clock = std::chrono::steady_clock;
-  run();  // warm-up: first-touch page faults, allocator growth
+  run();  // warm-up: first-touch page faults, allocator growth, Winograd weights
   result r;
   r.seconds = std::numeric_limits<double>::infinity();
   double spent = 0;
@@ -144,62 +163,70 @@ result time_runs(Run&& run, const options& o) {
   return r;
 }
 
-result run_layer_case(const bench_case& c, bool input_grad, const options& o) {
-  const auto [out, in] = conv_channels(c.conv);
-  const index_t side = c.size >> (conv_block(c.conv) - 1);
-  const tensor<float> weight = random_weight(c.conv), bias = random_bias(c.conv);
-  const nst::conv2d_params same{1, 1};
-  if (!input_grad) {
-    const tensor<float> x = random_tensor({1, in, side, side}, 1.0, 1);
-    tensor<float> y;
-    return time_runs([&] { y = nst::conv2d(x, weight, bias, same); }, o);
+// The case's inputs, built once; calling the returned function runs the case once.
+std::function<void()> prepare_case(const bench_case& c, nst::conv_algorithm algorithm) {
+  if (c.conv >= 0) {
+    // One convolution as vgg19 runs it (conv3x3_same, kernel transformed before timing).
+    const auto [out, in] = conv_channels(c.conv);
+    const index_t side = c.size >> (conv_block(c.conv) - 1);
+    struct layer_state {
+      tensor<float> weight, bias, x, dy, result;
+      nst::conv3x3_same<float> layer;
+    };
+    auto s = std::make_shared<layer_state>();
+    s->weight = random_weight(c.conv);
+    s->bias = random_bias(c.conv);
+    s->layer = nst::conv3x3_same<float>(s->weight, s->bias, nst::padding_mode::zeros,
+                                        nst::conv3x3_same<float>::transformed(s->weight, algorithm));
+    if (c.name.find("input_grad") == std::string::npos) {
+      s->x = random_tensor({1, in, side, side}, 1.0, 1);
+      return [s] { s->result = s->layer.forward(s->x, false); };
+    }
+    s->dy = random_tensor({1, out, side, side}, 1.0, 2);
+    return [s] { s->result = s->layer.backward_input(s->dy); };
   }
-  const tensor<float> dy = random_tensor({1, out, side, side}, 1.0, 2);
-  const nst::shape input_shape{1, in, side, side};
-  tensor<float> dx;
-  return time_runs([&] { dx = nst::conv2d_backward_input(dy, weight, input_shape, same); }, o);
-}
-
-result run_network_case(const bench_case& c, const options& o) {
-  const nst::vgg19<float> net = random_vgg19(convs_to_relu5_1);
-  const tensor<float> image = random_tensor({1, 3, c.size, c.size}, 1.0, 3);
-  nst::tape<float> tp;
-  tensor<float> gradient;
-  return time_runs(
-      [&] {
-        tp.clear();
-        const nst::var<float> x = tp.variable(image);
-        auto features = net.features(tp, x, {"relu5_1"});
-        tp.backward(nst::ad::sum(features["relu5_1"]));
-        gradient = x.grad();
-      },
-      o);
-}
-
-// The objective of nst::stylize (style/stylize.hpp), with random content and style images.
-result run_iteration_case(const bench_case& c, const options& o) {
-  const nst::vgg19<float> net = random_vgg19(convs_to_relu5_1);
-  nst::content_loss<float> content_term(5.0f, {"relu4_2"});
-  nst::style_loss<float> style_term(100.0f, style_layers);
-  content_term.set_targets(net.features(random_tensor({1, 3, c.size, c.size}, 1.0, 4), {"relu4_2"}));
-  style_term.set_targets({net.features(random_tensor({1, 3, c.size, c.size}, 1.0, 5), style_layers)});
-  const auto objective_terms = content_term + style_term + nst::tv_loss<float>(1e-3f);
-  const std::vector<std::string> layers = objective_terms.layers();
-  const tensor<float> at = random_tensor({1, 3, c.size, c.size}, 1.0, 6);
-  nst::tape<float> tp;
-  nst::loss_breakdown parts;
-  tensor<float> gradient;
-  return time_runs(
-      [&] {
-        tp.clear();
-        const nst::var<float> image = tp.variable(at);
-        const nst::feature_vars<float> features = net.features(tp, image, layers);
-        parts.clear();
-        const nst::var<float> total = objective_terms.evaluate(nst::loss_inputs<float>{image, features}, &parts);
-        tp.backward(total);
-        gradient = image.grad();
-      },
-      o);
+  nst::vgg19_options options;
+  options.convolution = algorithm;
+  if (c.name == "vgg19.fwd_bwd") {
+    struct network_state {
+      nst::vgg19<float> net;
+      tensor<float> image, gradient;
+      nst::tape<float> tp;
+    };
+    auto s = std::shared_ptr<network_state>(new network_state{random_vgg19(convs_to_relu5_1, options),
+                                                              random_tensor({1, 3, c.size, c.size}, 1.0, 3), {}, {}});
+    return [s] {
+      s->tp.clear();
+      const nst::var<float> x = s->tp.variable(s->image);
+      auto features = s->net.features(s->tp, x, {"relu5_1"});
+      s->tp.backward(nst::ad::sum(features["relu5_1"]));
+      s->gradient = x.grad();
+    };
+  }
+  // The objective of nst::stylize (style/stylize.hpp), with random content and style images.
+  struct iteration_state {
+    explicit iteration_state(nst::vgg19<float> network) : net(std::move(network)) {}
+    nst::vgg19<float> net;
+    nst::content_loss<float> content_term{5.0f, {"relu4_2"}};
+    nst::style_loss<float> style_term{100.0f, style_layers};
+    tensor<float> at, gradient;
+    nst::tape<float> tp;
+    nst::loss_breakdown parts;
+  };
+  auto s = std::make_shared<iteration_state>(random_vgg19(convs_to_relu5_1, options));
+  s->content_term.set_targets(s->net.features(random_tensor({1, 3, c.size, c.size}, 1.0, 4), {"relu4_2"}));
+  s->style_term.set_targets({s->net.features(random_tensor({1, 3, c.size, c.size}, 1.0, 5), style_layers)});
+  s->at = random_tensor({1, 3, c.size, c.size}, 1.0, 6);
+  return [s] {
+    const auto objective_terms = s->content_term + s->style_term + nst::tv_loss<float>(1e-3f);
+    s->tp.clear();
+    const nst::var<float> image = s->tp.variable(s->at);
+    const nst::feature_vars<float> features = s->net.features(s->tp, image, objective_terms.layers());
+    s->parts.clear();
+    const nst::var<float> total = objective_terms.evaluate(nst::loss_inputs<float>{image, features}, &s->parts);
+    s->tp.backward(total);
+    s->gradient = image.grad();
+  };
 }
 
 double peak_rss_mb() {
@@ -212,16 +239,43 @@ double peak_rss_mb() {
 
 result run_case(const bench_case& c, const options& o) {
   nst::set_num_threads(c.threads);
-  result r;
-  if (c.conv >= 0) {
-    r = run_layer_case(c, c.name.find("input_grad") != std::string::npos, o);
-  } else if (c.name == "vgg19.fwd_bwd") {
-    r = run_network_case(c, o);
-  } else {
-    r = run_iteration_case(c, o);
-  }
+  result r = time_runs(prepare_case(c, o.algorithm), o);
   r.peak_rss_mb = peak_rss_mb();
   return r;
+}
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  const std::size_t n = v.size();
+  return n == 0 ? 0 : n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+// --ab: the case with im2col everywhere (A) and with o.algorithm (B, default auto = Winograd
+// where it pays) in the same process, alternating A B A B ... --reps times after one warm-up
+// each; prints the medians of wall and CPU time and the ratios B/A.
+void run_ab_case(const bench_case& c, const options& o) {
+  nst::set_num_threads(c.threads);
+  const auto a = prepare_case(c, nst::conv_algorithm::im2col);
+  const auto b = prepare_case(c, o.algorithm == nst::conv_algorithm::im2col ? nst::conv_algorithm::automatic
+                                                                              : o.algorithm);
+  a();
+  b();
+  std::vector<double> wall[2], cpu[2];
+  for (int i = 0; i < std::max(1, o.reps); ++i)
+    for (int k = 0; k < 2; ++k) {
+      const auto start = std::chrono::steady_clock::now();
+      const double cpu_start = cpu_seconds();
+      (k == 0 ? a : b)();
+      cpu[k].push_back(cpu_seconds() - cpu_start);
+      wall[k].push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+    }
+  std::printf(
+      "{\"impl\": \"nst-ab\", \"case\": \"%s\", \"size\": %d, \"threads\": %d, \"runs\": %d, "
+      "\"im2col_wall_s\": %.6f, \"new_wall_s\": %.6f, \"wall_ratio\": %.3f, "
+      "\"im2col_cpu_s\": %.6f, \"new_cpu_s\": %.6f, \"cpu_ratio\": %.3f, \"peak_rss_mb_both\": %.1f}\n",
+      c.name.c_str(), c.size, c.threads, static_cast<int>(wall[0].size()), median(wall[0]), median(wall[1]),
+      median(wall[1]) / median(wall[0]), median(cpu[0]), median(cpu[1]), median(cpu[1]) / median(cpu[0]),
+      peak_rss_mb());
 }
 
 // Runs the case in a child process and reads its result back through a pipe.
@@ -235,7 +289,13 @@ bool run_in_child(const bench_case& c, const options& o, result& r) {
     close(fds[0]);
     int status = 0;
     try {
-      const result child = run_case(c, o);
+      result child;
+      if (o.ab) {
+        run_ab_case(c, o);  // prints its own line
+        std::fflush(stdout);
+      } else {
+        child = run_case(c, o);
+      }
       std::ostringstream line;
       line.precision(9);
       line << child.seconds << ' ' << child.runs << ' ' << child.peak_rss_mb << '\n';
@@ -295,6 +355,10 @@ std::vector<T> parse_list(const std::string& text) {
 [[noreturn]] void usage(int status) {
   std::cerr << "usage: nst_bench [--sizes 256,512] [--threads 1,2] [--large] [--reps 3] [--budget 3]\n"
                "                 [--cases layers,network,iteration] [--filter TEXT]\n"
+               "                 [--algorithm auto|im2col|winograd] [--ab]\n"
+               "  --algorithm: how the 3x3 convolutions compute (default auto: Winograd from 16 channels);\n"
+               "  --ab: per case, im2col against --algorithm in one process, alternating, --reps times each;\n"
+               "  prints median wall and CPU times and their ratios (for loaded machines);\n"
                "  --large adds 1024 to the sizes; every case runs in its own process (peak RSS per case);\n"
                "  the time is the fastest of up to --reps runs after one warm-up, fewer once --budget\n"
                "  seconds are spent.\n";
@@ -323,6 +387,10 @@ options parse_options(int argc, char** argv) {
       o.groups = parse_list<std::string>(value());
     } else if (arg == "--filter") {
       o.filter = value();
+    } else if (arg == "--algorithm") {
+      o.algorithm = nst::parse_conv_algorithm(value());
+    } else if (arg == "--ab") {
+      o.ab = true;
     } else if (arg == "--help" || arg == "-h") {
       usage(0);
     } else {
@@ -356,6 +424,7 @@ int main(int argc, char** argv) {
       all_ok = false;
       continue;
     }
+    if (o.ab) continue;
     std::printf(
         "{\"impl\": \"nst\", \"case\": \"%s\", \"size\": %d, \"threads\": %d, \"seconds\": %.6f, \"runs\": %d, "
         "\"peak_rss_mb\": %.1f}\n",
@@ -363,6 +432,7 @@ int main(int argc, char** argv) {
     std::fflush(stdout);
     done.emplace_back(c, r);
   }
+  if (o.ab) return all_ok ? 0 : 1;
   std::printf("\n%-22s %6s %7s %12s %6s %12s\n", "case", "size", "threads", "ms", "runs", "peak RSS MB");
   for (const auto& [c, r] : done)
     std::printf("%-22s %6d %7d %12.2f %6d %12.1f\n", c.name.c_str(), c.size, c.threads, r.seconds * 1e3, r.runs,
