@@ -87,11 +87,20 @@ TEST_CASE("fuzz regressions: image findings end in an nst::error", "[fuzz][io][i
       // A JPEG whose scan data stops at a marker: stb 2.27 shifts a zero by 33 bits (undefined,
       // harmless: tests/fuzz/ubsan.supp), then fails to decode the rest.
       {"jpeg-bits-after-marker.jpg", "format_error.352"},
+      // An empty first IDAT chunk (stb copies 0 bytes from a null pointer: undefined, harmless),
+      // then a chunk whose type bytes are not letters.
+      {"png-empty-idat-binary-chunk-type.png", "format_error.352"},
   };
   for (const auto& [name, error] : refusals) {
     INFO(name);
     CHECK_THROWS_WITH(nst::load_image<float>(fixture_path(std::string("fuzz/image/") + name)), Catch::Contains(error));
   }
+  // stb puts an unknown chunk's type bytes into its failure reason; nst shows them only as
+  // printable ASCII, so a file cannot write control characters (terminal escapes) to stderr.
+  const std::string message =
+      nst_error_of([] { nst::load_image<float>(fixture_path("fuzz/image/png-empty-idat-binary-chunk-type.png")); });
+  CHECK_THAT(message, Catch::Contains("PNG chunk not known"));
+  CHECK(std::all_of(message.begin(), message.end(), [](char c) { return c >= 0x20 && c <= 0x7E; }));
 }
 
 TEST_CASE("fuzz regressions: the format and JPEG checks refuse what they should and nothing valid", "[fuzz][io][image]") {

@@ -2,6 +2,7 @@
 # run.sh — builds the libFuzzer harnesses with clang, seeds them and runs each for a set time.
 #
 #   tests/fuzz/run.sh [SECONDS_PER_HARNESS=60] [HARNESS...]      (safetensors pth image)
+#   NST_FUZZ_FLAGS=-runs=1000000 tests/fuzz/run.sh 7200 pth     (a million executions, at most 2 h)
 #
 # Environment: NST_FUZZ_BUILD_DIR (default build-fuzzers), NST_FUZZ_BUILD_JOBS (default 2),
 # NST_FUZZ_FLAGS (more libFuzzer flags, e.g. "-jobs=4 -workers=4").
@@ -33,7 +34,7 @@ rm -rf "$work/seeds"
 
 export OMP_NUM_THREADS=1
 found_any=0
-printf '\n%-12s %12s %10s %8s  %s\n' harness executions exec/s findings log
+printf '\n%-12s %12s %8s %8s %8s %8s  %s\n' harness executions seconds exec/s corpus findings log
 for h in "${harnesses[@]}"; do
   mkdir -p "$work/corpus/$h" "$work/findings/$h"
   dict=()
@@ -47,9 +48,11 @@ for h in "${harnesses[@]}"; do
     "$work/corpus/$h" "$work/seeds/$h" > "$work/$h.log" 2>&1 || true
   executions=$(awk '/stat::number_of_executed_units:/ {s += $2} END {print s + 0}' "$work/$h.log")
   rate=$(awk '/stat::average_exec_per_sec:/ {s += $2} END {print s + 0}' "$work/$h.log")
+  seconds=$(awk '/^Done [0-9]+ runs in/ {print $5} END {}' "$work/$h.log" | tail -n 1)
+  corpus=$(find "$work/corpus/$h" -type f | wc -l)
   findings=$(find "$work/findings/$h" -type f \( -name 'crash-*' -o -name 'leak-*' -o -name 'timeout-*' -o -name 'oom-*' \) | wc -l)
   [ "$findings" -gt 0 ] && found_any=1
-  printf '%-12s %12s %10s %8s  %s\n' "$h" "$executions" "$rate" "$findings" "$work/$h.log"
+  printf '%-12s %12s %8s %8s %8s %8s  %s\n' "$h" "$executions" "${seconds:--}" "$rate" "$corpus" "$findings" "$work/$h.log"
 done
 if [ "$found_any" -ne 0 ]; then
   echo "findings (inputs that crashed, leaked, hung or ran out of memory):"

@@ -130,6 +130,19 @@ inline const char* refused_image_format(const unsigned char* bytes, std::size_t 
   return nullptr;
 }
 
+// stb's reason for the last failure, with every byte outside printable ASCII shown as '?': stb
+// copies an unknown PNG chunk's four type bytes into the reason, so a hostile file could otherwise
+// put control characters (terminal escape sequences) into nst's error messages.
+inline std::string stb_failure_reason() {
+  const char* reason = stbi_failure_reason();
+  std::string text = reason ? reason : "no reason given";
+  for (char& c : text) {
+    const unsigned char byte = static_cast<unsigned char>(c);
+    if (byte < 0x20 || byte > 0x7E) c = '?';
+  }
+  return text;
+}
+
 struct stbi_deleter {
   void operator()(unsigned char* pixels) const noexcept { stbi_image_free(pixels); }
 };
@@ -170,14 +183,14 @@ tensor<T> load_image(const std::string& path) {
 
   int width = 0, height = 0, channels = 0;
   NST_CHECK(stbi_info_from_memory(bytes.data(), size, &width, &height, &channels), format_error, 350, "load_image: ", path,
-            " is not an image stb can read (stb: ", stbi_failure_reason(),
+            " is not an image stb can read (stb: ", detail::stb_failure_reason(),
             "; nst reads PNG, JPEG, BMP and TGA)");
   NST_CHECK(image_size_allowed(height, width), format_error, 351, "load_image: ", path, " claims ", width, "x",
             height, " pixels, more than nst reads (at most ", max_image_side, " per side and ", max_image_pixels,
             " in all)");
 
   std::unique_ptr<unsigned char, detail::stbi_deleter> rgb(stbi_load_from_memory(bytes.data(), size, &width, &height, &channels, 3));
-  NST_CHECK(rgb, format_error, 352, "load_image: cannot decode ", path, " (", stbi_failure_reason(),
+  NST_CHECK(rgb, format_error, 352, "load_image: cannot decode ", path, " (", detail::stb_failure_reason(),
             "): the file is truncated or corrupt");
 
   const index_t h = height, w = width, plane = h * w;
