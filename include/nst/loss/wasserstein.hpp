@@ -8,8 +8,11 @@
 // Both covariances are regularised as Σ + εI with ε = 1e-4 · tr(Σ_t)/C (+1e-12), so that dead
 // channels (all-zero after ReLU) keep S Σ S invertible for the backward; the loss is the exact
 // W2² of the regularised Gaussians. S is computed once with the target; each evaluation takes
-// one symmetric eigendecomposition of M = S Σ S (in double, whatever T is). Same interface as
-// style_loss (layers, layer weights, blend, masks):
+// one symmetric eigendecomposition of M = S Σ S. The statistics and M are computed in double
+// whatever T is: M's condition number reaches 1e10 on real VGG features, and float round-off in Σ
+// (amplified by S², ~1e7) would swamp its small eigenvalues; those are also floored at ε², a lower
+// bound of M's true spectrum (λ_min(S)² λ_min(Σ + εI) >= ε·ε). Same interface as style_loss
+// (layers, layer weights, blend, masks):
 //
 //   nst::wasserstein_style_loss<float> style(1e2f, {"relu1_1", "relu2_1", "relu3_1"});
 //   style.set_targets({net.features(starry_night, style.layers())});
@@ -64,17 +67,18 @@ struct wasserstein_statistic {
   // then to F through weighted_moments_backward (dF_j = p_j dμ + p_j (dΣ + dΣᵀ)(F_j - μ)).
   // M^{±½} come from M's eigendecomposition V diag(λ) Vᵀ: V diag(λ^{±½}) Vᵀ.
   static var<T> distance(const var<T>& features, const tensor<T>& pixel_weights, const target_type& target) {
-    detail::feature_moments<T> m = detail::weighted_moments(features.value(), pixel_weights);
+    const tensor<double> weights = pixel_weights.empty() ? tensor<double>() : pixel_weights.template cast<double>();
+    detail::feature_moments<double> m = detail::weighted_moments(features.value().template cast<double>(), weights);
     const index_t channels = m.mean.size();
     NST_CHECK(channels == target.mean.size(), shape_error, 185, "wasserstein_style_loss: features with ", channels,
               " channels against a target with ", target.mean.size());
-    Eigen::MatrixXd covariance = m.covariance.matrix(channels, channels).template cast<double>();
+    Eigen::MatrixXd covariance = m.covariance.matrix(channels, channels);
     covariance.diagonal().array() += target.epsilon;
     const Eigen::MatrixXd& root = target.covariance_root;
     const Eigen::MatrixXd product = root * covariance * root;
-    const Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd> eigen(product);
-    const Eigen::VectorXd lambda = eigen.eigenvalues().cwiseMax(1e-300);
-    const Eigen::VectorXd mean_difference = (m.mean.vector() - target.mean.vector()).template cast<double>();
+    const Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd> eigen(0.5 * (product + product.transpose()));
+    const Eigen::VectorXd lambda = eigen.eigenvalues().cwiseMax(target.epsilon * target.epsilon);
+    const Eigen::VectorXd mean_difference = m.mean.vector() - target.mean.vector().template cast<double>();
     const double c = static_cast<double>(channels);
 
     tensor<T> value(shape{});
@@ -85,15 +89,17 @@ struct wasserstein_statistic {
         eigen.eigenvectors() * lambda.cwiseSqrt().cwiseInverse().asDiagonal() * eigen.eigenvectors().transpose();
     Eigen::MatrixXd d_covariance = -(root * inverse_root * root) / c;
     d_covariance.diagonal().array() += 1.0 / c;
-    tensor<T> d_mean({channels}), d_cov({channels, channels});
-    d_mean.vector() = (2.0 / c * mean_difference).template cast<T>();
-    d_cov.matrix(channels, channels) = d_covariance.template cast<T>();
-    return features.owner().record(std::move(value), {features}, [features, pixel_weights, m, d_mean, d_cov](
+    tensor<double> d_mean({channels}), d_cov({channels, channels});
+    d_mean.vector() = 2.0 / c * mean_difference;
+    d_cov.matrix(channels, channels) = d_covariance;
+    return features.owner().record(std::move(value), {features}, [features, weights, m, d_mean, d_cov](
                                                                      const tensor<T>& g, tape<T>& tp) {
-      tensor<T> scaled_mean = d_mean, scaled_cov = d_cov;
-      scaled_mean.vector() *= g[0];
-      scaled_cov.vector() *= g[0];
-      tp.accumulate(features, detail::weighted_moments_backward(features.value(), pixel_weights, m, scaled_mean, scaled_cov));
+      tensor<double> scaled_mean = d_mean, scaled_cov = d_cov;
+      scaled_mean.vector() *= static_cast<double>(g[0]);
+      scaled_cov.vector() *= static_cast<double>(g[0]);
+      tp.accumulate(features, detail::weighted_moments_backward(features.value().template cast<double>(), weights, m,
+                                                                scaled_mean, scaled_cov)
+                                  .template cast<T>());
     });
   }
 };
