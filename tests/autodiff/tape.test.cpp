@@ -1,3 +1,4 @@
+#include <nst/autodiff/ops.hpp>
 #include <nst/autodiff/tape.hpp>
 
 #include "../support/support.hpp"
@@ -80,4 +81,20 @@ TEST_CASE("tape: a second backward recomputes gradients from scratch", "[autodif
   tp.backward(loss);
   tp.backward(loss);
   CHECK(x.grad()[0] == 4.0);
+}
+
+TEST_CASE("tape: release frees an op's value, keeps its shape and the gradient path", "[autodiff][tape]") {
+  const auto input = nst_test::random_tensor<double>({1, 2, 3, 4}, 61);
+  nst::tape<double> tp;
+  const auto x = tp.variable(input);
+  const auto doubled = 2.0 * x;   // its backward step needs no value
+  const auto tripled = 3.0 * doubled;
+  tp.release(doubled);
+  CHECK(doubled.value().empty());
+  CHECK(doubled.shape() == input.shape());
+  tp.backward(nst::ad::sum(tripled));
+  for (nst::index_t i = 0; i < input.size(); ++i) CHECK(x.grad()[i] == 6.0);
+  CHECK_THROWS_AS(tp.release(x), nst::value_error);
+  const nst::tensor<double> weights(input.shape(), 1.0);
+  CHECK_THROWS_AS(tp.release(tp.reference(weights)), nst::value_error);
 }

@@ -72,7 +72,7 @@ TEMPLATE_TEST_CASE("conv3x3_same: forward and input gradient equal the definitio
                            : nst::pad2d_backward(nst::conv2d_backward_input_reference(
                                                      masked, w, {2, 5, 11, 13}, {1, 0}),
                                                  1, mode);
-        CHECK(error_of_largest(relu ? layer.backward_input(dy, y) : layer.backward_input(dy), want_dx) < tolerance);
+        CHECK(error_of_largest(relu ? layer.backward_input(dy, nst::relu_mask(y)) : layer.backward_input(dy), want_dx) < tolerance);
       }
 }
 
@@ -86,6 +86,6 @@ TEST_CASE("conv3x3_same: the input gradient matches finite differences with refl
     INFO(nst::to_string(mode));
     const nst::conv3x3_same<double> layer(w, b, mode);
     const auto loss = [&](const nst::tensor<double>& v) { return ops_test::weighted_sum(layer.forward(v, true), r); };
-    CHECK(nst::check_gradient(loss, x, layer.backward_input(r, layer.forward(x, true)), 1e-6).ok(1e-6));
+    CHECK(nst::check_gradient(loss, x, layer.backward_input(r, nst::relu_mask(layer.forward(x, true))), 1e-6).ok(1e-6));
   }
 }

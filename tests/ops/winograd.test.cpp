@@ -58,7 +58,7 @@ void check_against_reference() {
     CHECK(error_of_largest(nst::winograd_conv3x3_backward_input(dy, forward),
                            nst::conv2d_backward_input_reference(dy, weight, x.shape(), {1, 1})) < tolerance<T, M>());
     const auto y = nst::relu(want);
-    CHECK(error_of_largest(nst::winograd_conv3x3_backward_input(dy, forward, y),
+    CHECK(error_of_largest(nst::winograd_conv3x3_backward_input(dy, forward, nst::relu_mask(y)),
                            nst::conv2d_backward_input_reference(nst::relu_backward(dy, y), weight, x.shape(), {1, 1})) <
           tolerance<T, M>());
   }
@@ -107,6 +107,6 @@ TEST_CASE("winograd: bad shapes are reported with the shapes involved", "[ops][w
                   nst::value_error);
   CHECK_THROWS_WITH(nst::winograd_conv3x3_backward_input(nst::tensor<float>({1, 3, 8, 8}), u),
                     Catch::Contains("[1,3,8,8]") && Catch::Contains("[4,3,3,3]"));
-  CHECK_THROWS_AS(nst::winograd_conv3x3_backward_input(nst::tensor<float>({1, 4, 8, 8}), u, nst::tensor<float>({1, 4, 8, 9})),
+  CHECK_THROWS_AS(nst::winograd_conv3x3_backward_input(nst::tensor<float>({1, 4, 8, 8}), u, nst::relu_mask(nst::tensor<float>({1, 4, 8, 9}))),
                   nst::shape_error);
 }

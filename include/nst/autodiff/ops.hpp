@@ -20,6 +20,7 @@
 #include "../ops.hpp"
 #include "../ops/conv3x3.hpp"
 #include "../ops/pad2d.hpp"
+#include "../ops/relu_mask.hpp"
 #include "tape.hpp"
 
 namespace nst {
@@ -39,16 +40,16 @@ var<T> conv2d(const var<T>& input, const var<T>& weight, const var<T>& bias, con
                   });
 }
 
-// y = layer(x), with the ReLU fused when `relu`: one node, holding only y. Gradient:
-// layer.backward_input, masked by y > 0 when relu (the output is its own mask, so the
-// pre-activation is never stored); no weight or bias gradient (the layer's weights are frozen).
-// The layer's weights must outlive the tape's backward pass.
+// y = layer(x), with the ReLU fused when `relu`: one node. Gradient: layer.backward_input,
+// masked by y > 0 when relu; the mask is kept as bits (relu_mask) in the backward step, so y
+// itself is needed by nothing here and may be released (tape::release) once no later op or loss
+// reads it. No weight or bias gradient (frozen weights, which must outlive the backward pass).
 template <class T>
 var<T> conv3x3(const var<T>& x, const conv3x3_same<T>& layer, bool relu) {
-  tape<T>& t = x.owner();
-  const std::size_t self = t.size();  // record() appends the output node here
-  return t.record(layer.forward(x.value(), relu), {x}, [x, layer, relu, self](const tensor<T>& g, tape<T>& tp) {
-    tp.accumulate(x, relu ? layer.backward_input(g, tp.value(self)) : layer.backward_input(g));
+  tensor<T> y = layer.forward(x.value(), relu);
+  auto mask = relu ? std::make_shared<const relu_mask>(y) : std::make_shared<const relu_mask>();
+  return x.owner().record(std::move(y), {x}, [x, layer, mask](const tensor<T>& g, tape<T>& tp) {
+    tp.accumulate(x, layer.backward_input(g, *mask));
   });
 }
 

@@ -48,7 +48,7 @@ class var {
   // d(scalar passed to backward) / d(this); zeros when no gradient reached this node.
   const tensor<T>& grad() const { return tape_->grad(index_); }
   bool requires_grad() const { return tape_->requires_grad(index_); }  // a gradient flows to it
-  const nst::shape& shape() const { return value().shape(); }  // the value's shape
+  const nst::shape& shape() const { return tape_->shape(index_); }  // the value's shape
   tape<T>& owner() const { return *tape_; }                     // the tape it belongs to
   std::size_t index() const { return index_; }                  // its position on the tape
   bool valid() const { return tape_ != nullptr; }               // false for var()
@@ -78,6 +78,7 @@ class tape {
   var<T> reference(const tensor<T>& value) {
     nodes_.emplace_back();
     nodes_.back().value = &value;
+    nodes_.back().shape = value.shape();
     return var<T>(this, nodes_.size() - 1);
   }
 
@@ -101,7 +102,8 @@ class tape {
   void accumulate(const var<T>& target, tensor<T>&& gradient) {
     node& n = nodes_[target.index()];
     if (!n.requires_grad) return;
-    expect_same_shape(gradient, *n.value, "tape::accumulate (gradient vs value)");
+    NST_CHECK(gradient.shape() == n.shape, shape_error, 105,
+              "tape::accumulate (gradient vs value): shapes differ, ", gradient.shape(), " vs ", n.shape);
     if (n.grad.empty()) {
       n.grad = std::move(gradient);
     } else {
@@ -130,6 +132,19 @@ class tape {
     }
   }
 
+  // Frees the value of an op's output that nothing will read again (no later backward step, no
+  // loss), keeping its shape and gradient bookkeeping: for long chains whose steps keep what they
+  // need themselves (ad::conv3x3's bit mask, max pooling's indices). Afterwards value() of it is
+  // an empty tensor. Variables and references keep their values (value_error 264).
+  void release(const var<T>& v) {
+    NST_CHECK(&v.owner() == this, value_error, 204, "tape::release: the var is on another tape");
+    node& n = nodes_[v.index()];
+    const bool variable = n.requires_grad && !n.backward;
+    NST_CHECK(n.value == &n.owned && !variable, value_error, 264, "tape::release: node ", v.index(),
+              " is a variable or a reference; only computed values can be released");
+    n.owned = tensor<T>();
+  }
+
   // Forgets every node (vars handed out before become invalid).
   void clear() { nodes_.clear(); }
   std::size_t size() const { return nodes_.size(); }  // nodes recorded
@@ -138,9 +153,11 @@ class tape {
   // the value's shape when none reached it). std::out_of_range for i >= size().
   const tensor<T>& value(std::size_t i) const { return *nodes_.at(i).value; }
   bool requires_grad(std::size_t i) const { return nodes_.at(i).requires_grad; }
+  // Node i's shape (kept after release()).
+  const nst::shape& shape(std::size_t i) const { return nodes_.at(i).shape; }
   const tensor<T>& grad(std::size_t i) {
     node& n = nodes_.at(i);
-    if (n.grad.empty()) n.grad = tensor<T>(n.value->shape());
+    if (n.grad.empty()) n.grad = tensor<T>(n.shape);
     return n.grad;
   }
 
@@ -148,6 +165,7 @@ class tape {
   struct node {
     tensor<T> owned;                 // the value, unless it is a reference
     const tensor<T>* value = nullptr;
+    nst::shape shape;                // the value's, kept when an op output is released
     tensor<T> grad;                  // empty until a gradient arrives
     bool requires_grad = false;
     backward_step backward;          // empty for leaves and for nodes needing no gradient
@@ -158,6 +176,7 @@ class tape {
     node& n = nodes_.back();
     n.owned = std::move(value);
     n.value = &n.owned;
+    n.shape = n.owned.shape();
     n.requires_grad = requires_grad;
     return var<T>(this, nodes_.size() - 1);
   }

@@ -167,13 +167,16 @@ class vgg19 {
         [this](const vgg19_layer& layer, const tensor<T>& x) {
           if (layer.kind == vgg19_layer_kind::relu) return nst::relu(x);
           return pool_ == nst::pooling::max ? nst::max_pool2d(x, halving()).output : nst::avg_pool2d(x, halving());
-        });
+        },
+        [](const tensor<T>&) {});
   }
 
   // The same network recorded on `t` (which `image` must belong to): losses on the returned vars
   // back-propagate to `image`. Each convolution is one node (with its ReLU fused unless the
-  // convolution's own output is asked for) that keeps only its output and computes only the
-  // input gradient. Weights are used by reference: keep this network alive meanwhile.
+  // convolution's own output is asked for) that keeps its ReLU mask as bits and computes only
+  // the input gradient; activations not asked for are released from the tape as soon as the next
+  // layer has read them (their vars are not returned), so the tape holds the requested layers,
+  // bit masks and pooling indices. Weights are used by reference: keep this network alive meanwhile.
   feature_vars features(tape<T>& t, const var<T>& image, const std::vector<std::string>& layers) const {
     NST_CHECK(image.valid() && &image.owner() == &t, value_error, 270,
               "vgg19::features: the image var does not belong to the tape it is given with");
@@ -185,7 +188,8 @@ class vgg19 {
         [this](const vgg19_layer& layer, const var<T>& x) {
           if (layer.kind == vgg19_layer_kind::relu) return ad::relu(x);
           return pool_ == nst::pooling::max ? ad::max_pool2d(x, halving()) : ad::avg_pool2d(x, halving());
-        });
+        },
+        [&t](const var<T>& x) { t.release(x); });
   }
 
   preprocessing input_preprocessing() const { return identity_.input; }
@@ -364,10 +368,11 @@ class vgg19 {
 
   // Runs layers 0..deepest, the one loop behind both features(): x = conv(layer, x, relu) for a
   // convolution (relu: its ReLU fused in, when the convolution's own output is not asked for),
-  // x = other(layer, x) for ReLU and pooling layers.
-  template <class Value, class Conv, class Other>
+  // x = other(layer, x) for ReLU and pooling layers; retire(x) once the next layer has read an
+  // activation that is not asked for.
+  template <class Value, class Conv, class Other, class Retire>
   std::map<std::string, Value> run(const shape& input, const Value& image, const std::vector<std::string>& layers,
-                                   Conv&& conv, Other&& other) const {
+                                   Conv&& conv, Other&& other, Retire&& retire) const {
     std::map<std::string, Value> out;
     const int deepest = plan(input, layers);
     if (deepest < 0) return out;
@@ -394,9 +399,11 @@ class vgg19 {
         out[layer.name] = std::move(x);
         break;
       }
-      if (wanted(layer.name)) out[layer.name] = x;
+      const bool keep = wanted(layer.name);
+      if (keep) out[layer.name] = x;
       Value next;
       i = step(i + 1, x, next);
+      if (!keep) retire(x);
       x = std::move(next);
     }
     return out;

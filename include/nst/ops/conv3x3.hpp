@@ -13,7 +13,7 @@
 //   auto u = nst::conv3x3_same<float>::transformed(weight, nst::conv_algorithm::automatic);  // once
 //   nst::conv3x3_same<float> layer(weight, bias, nst::padding_mode::zeros, u);
 //   auto y  = layer.forward(x, true);                  // relu(conv(x) + bias)
-//   auto dx = layer.backward_input(dy, y);             // d/dx of <dy, relu(conv(x) + bias)>
+//   auto dx = layer.backward_input(dy, nst::relu_mask(y));   // d/dx of <dy, relu(conv(x) + bias)>
 //
 // The layer refers to weight and bias (no copies): they must outlive it. The transformed Winograd
 // weights are shared (std::shared_ptr), so copies of a layer are cheap.
@@ -27,6 +27,7 @@
 #include "activation.hpp"
 #include "conv2d.hpp"
 #include "pad2d.hpp"
+#include "relu_mask.hpp"
 #include "winograd.hpp"
 
 namespace nst {
@@ -95,13 +96,13 @@ class conv3x3_same {
     return y;
   }
 
-  // d x for d y = grad_output, or for the fused ReLU's output `relu_output` (non-empty): the
-  // gradient passes where relu_output > 0 (relu_backward's rule). grad_output [N,O,H,W].
-  tensor<T> backward_input(const tensor<T>& grad_output, const tensor<T>& relu_output = {}) const {
-    if (winograd_) return winograd_conv3x3_backward_input(grad_output, *winograd_, relu_output);
+  // d x for d y = grad_output, or, with the fused ReLU's `mask` (non-empty, relu_mask of the
+  // forward output), for d y = grad_output where the mask is set. grad_output [N,O,H,W].
+  tensor<T> backward_input(const tensor<T>& grad_output, const relu_mask& mask = {}) const {
+    if (winograd_) return winograd_conv3x3_backward_input(grad_output, *winograd_, mask);
     tensor<T> masked;
-    if (!relu_output.empty()) masked = relu_backward(grad_output, relu_output);
-    const tensor<T>& dy = relu_output.empty() ? grad_output : masked;
+    if (!mask.empty()) masked = relu_backward(grad_output, mask);
+    const tensor<T>& dy = mask.empty() ? grad_output : masked;
     NST_CHECK(dy.rank() == 4, shape_error, 116, "conv3x3_same::backward_input: grad_output must be [N,O,H,W], got ",
               dy.shape());
     const shape input{dy.dim(0), weight_->dim(1), dy.dim(2), dy.dim(3)};

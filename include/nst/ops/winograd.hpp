@@ -15,7 +15,7 @@
 //
 //   nst::winograd_weights<float> u(weight);                       // weight [O,C,3,3], once
 //   auto y  = nst::winograd_conv3x3(x, u, bias, true);             // = relu(conv2d(x, weight, bias, {1, 1}))
-//   auto dx = nst::winograd_conv3x3_backward_input(dy, u, y);      // = conv2d_backward_input(dy ⊙ [y > 0], ...)
+//   auto dx = nst::winograd_conv3x3_backward_input(dy, u, nst::relu_mask(y));  // = conv2d_backward_input(dy ⊙ [y > 0], ...)
 //
 // The input gradient is the adjoint of the forward pass and uses the same U, transposed in its
 // channel axes inside the transformed domain: dx = Σ B [U_ξᵀ (A dy Aᵀ)_ξ] Bᵀ (no second, rotated
@@ -37,6 +37,7 @@
 #include "../core/tensor.hpp"
 #include "detail/im2col.hpp"
 #include "detail/partition.hpp"
+#include "relu_mask.hpp"
 
 // Full unrolling of the transform loops, so that the zero test on each constant folds away
 // (GCC; other compilers unroll what they judge worth it).
@@ -368,10 +369,10 @@ tensor<T> winograd_conv3x3(const tensor<T>& input, const winograd_weights<T, M>&
 }
 
 // dx = conv2d_backward_input(dy, weight, x.shape(), {1, 1}) for the weight `u` was built from,
-// with dy = grad_output, or, when `relu_output` is given, dy = grad_output where relu_output > 0
-// and 0 elsewhere (the ReLU after the convolution, fused). grad_output [N,O,H,W] with
-// O = u.out_channels(); relu_output empty or of its shape. Returns [N,C,H,W]. shape_error
-// 183/184 for other shapes, value_error 300 for empty u.
+// with dy = grad_output, or, when `mask` (of the ReLU after the convolution) is given,
+// dy = grad_output where its bit is set and 0 elsewhere (the ReLU's backward, fused).
+// grad_output [N,O,H,W] with O = u.out_channels(); mask empty or of its shape. Returns
+// [N,C,H,W]. shape_error 183/184 for other shapes, value_error 300 for empty u.
 //
 // It is the adjoint of the forward pass, with the same transformed weights U:
 //   dx = Σ_tiles B [ U_ξᵀ · (A dy Aᵀ)_ξ ] Bᵀ,
@@ -380,7 +381,7 @@ tensor<T> winograd_conv3x3(const tensor<T>& input, const winograd_weights<T, M>&
 // channel, the products by position ξ, and the additions onto dx by input channel (planes).
 template <class T, int M>
 tensor<T> winograd_conv3x3_backward_input(const tensor<T>& grad_output, const winograd_weights<T, M>& u,
-                                          const tensor<T>& relu_output = {}) {
+                                          const relu_mask& mask = {}) {
   using transform = typename winograd_weights<T, M>::transform;
   constexpr int alpha = winograd_weights<T, M>::alpha, positions = winograd_weights<T, M>::positions;
   constexpr int lanes = detail::winograd_lanes<T>;
@@ -389,8 +390,8 @@ tensor<T> winograd_conv3x3_backward_input(const tensor<T>& grad_output, const wi
   NST_CHECK(grad_output.rank() == 4 && grad_output.size() > 0 && grad_output.dim(1) == u.out_channels(), shape_error,
             183, "winograd_conv3x3_backward_input: expected a non-empty grad_output [N,", u.out_channels(),
             ",H,W] for weights [", u.out_channels(), ",", u.in_channels(), ",3,3], got ", grad_output.shape());
-  NST_CHECK(relu_output.empty() || relu_output.shape() == grad_output.shape(), shape_error, 184,
-            "winograd_conv3x3_backward_input: relu_output ", relu_output.shape(), " differs from grad_output ",
+  NST_CHECK(mask.empty() || mask.shape() == grad_output.shape(), shape_error, 184,
+            "winograd_conv3x3_backward_input: the ReLU mask ", mask.shape(), " differs from grad_output ",
             grad_output.shape());
   using const_matrix_map = typename tensor<T>::const_matrix_map;
   using matrix_map = typename tensor<T>::matrix_map;
@@ -401,7 +402,7 @@ tensor<T> winograd_conv3x3_backward_input(const tensor<T>& grad_output, const wi
   const index_t w_size = positions * outs * block, z_size = positions * channels * block;
   T* w = detail::winograd_scratch<T>(1, w_size + z_size)[0].data();
   T* z = w + w_size;
-  const T* gate = relu_output.empty() ? nullptr : relu_output.data();
+  const bool gated = !mask.empty();
   tensor<T> grad_input({tiling.batch, channels, height, width});
 
   for (index_t first = 0; first < tiling.count(); first += block) {
@@ -420,7 +421,7 @@ tensor<T> winograd_conv3x3_backward_input(const tensor<T>& grad_output, const wi
                   for (int j = 0; j < M; ++j)
                     for (int l = 0; l < lanes; ++l) {
                       const index_t k = origin + i * width + j + M * l;
-                      dy[i][j][l] = gate && !(gate[k] > T(0)) ? T(0) : grad_output[k];
+                      dy[i][j][l] = gated && !mask[k] ? T(0) : grad_output[k];
                     }
               }
               for (int l = 0; l < lanes && !at.row_run; ++l) {
@@ -429,7 +430,7 @@ tensor<T> winograd_conv3x3_backward_input(const tensor<T>& grad_output, const wi
                   for (index_t j = 0; j < M; ++j) {
                     const index_t k = origin + i * width + j;
                     const bool inside = l < at.used && i < at.rows[l] && j < at.cols[l];
-                    dy[i][j][l] = !inside || (gate && !(gate[k] > T(0))) ? T(0) : grad_output[k];
+                    dy[i][j][l] = !inside || (gated && !mask[k]) ? T(0) : grad_output[k];
                   }
               }
               detail::sandwich<true, lanes>(transform::AT, dy, transform::AT, transformed);

@@ -1,0 +1,69 @@
+// nst/ops/relu_mask.hpp — where a ReLU's output is positive, one bit per element.
+//
+// The backward pass of y = max(x, 0) needs only the sign pattern of y, not y itself: a
+// relu_mask keeps it in 1/32 of the memory of a float tensor, so a network on an autodiff tape
+// can free every activation no loss reads (nn/vgg19.hpp does).
+//
+//   nst::relu_mask mask(y);                 // bit i = y[i] > 0
+//   bool passes = mask[i];
+//   auto dx = nst::relu_backward(dy, mask); // dy where the bit is set, else 0
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+#include <vector>
+
+#include "../core/error.hpp"
+#include "../core/parallel.hpp"
+#include "../core/tensor.hpp"
+
+namespace nst {
+
+class relu_mask {
+ public:
+  relu_mask() = default;
+  // Bit i set where output[i] > 0 (false for 0 and NaN, as relu_backward).
+  template <class T>
+  explicit relu_mask(const tensor<T>& output)
+      : shape_(output.shape()), words_(static_cast<std::size_t>((output.size() + 63) / 64), 0) {
+    const index_t size = output.size();
+    parallel_for(
+        0, static_cast<index_t>(words_.size()),
+        [&](index_t first, index_t last) {
+          for (index_t w = first; w < last; ++w) {
+            std::uint64_t bits = 0;
+            const index_t begin = w * 64, end = std::min(size, begin + 64);
+            for (index_t i = begin; i < end; ++i) bits |= std::uint64_t(output[i] > T(0)) << (i - begin);
+            words_[static_cast<std::size_t>(w)] = bits;
+          }
+        },
+        grain_items(64));
+  }
+
+  bool empty() const { return words_.empty(); }
+  const nst::shape& shape() const { return shape_; }
+  // Whether element i (flat index, 0 <= i < shape().numel()) of the output was positive.
+  bool operator[](index_t i) const { return (words_[static_cast<std::size_t>(i >> 6)] >> (i & 63)) & 1u; }
+
+ private:
+  nst::shape shape_;
+  std::vector<std::uint64_t> words_;
+};
+
+// dx = dy where the mask's bit is set, 0 elsewhere (relu_backward with the sign pattern kept as
+// bits). shape_error 134 when the shapes differ.
+template <class T>
+tensor<T> relu_backward(const tensor<T>& grad_output, const relu_mask& mask) {
+  NST_CHECK(grad_output.shape() == mask.shape(), shape_error, 134, "relu_backward: grad_output ",
+            grad_output.shape(), " and the ReLU mask ", mask.shape(), " differ in shape");
+  tensor<T> grad_input(grad_output.shape());
+  parallel_for(
+      0, grad_output.size(),
+      [&](index_t first, index_t last) {
+        for (index_t i = first; i < last; ++i) grad_input[i] = mask[i] ? grad_output[i] : T(0);
+      },
+      parallel_grain);
+  return grad_input;
+}
+
+}  // namespace nst
