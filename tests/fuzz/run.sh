@@ -21,9 +21,10 @@ root="$(cd "$here/../.." && pwd)"
 build=${NST_FUZZ_BUILD_DIR:-$root/build-fuzzers}
 case "$build" in /*) ;; *) build="$root/$build" ;; esac
 
+mkdir -p "$build"
 cmake -S "$root" -B "$build" -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=Release -DNST_BUILD_FUZZERS=ON \
-  -DNST_BUILD_EXAMPLES=OFF -DNST_BUILD_BENCH=OFF > "$build.configure.log" 2>&1 ||
-  { cat "$build.configure.log"; exit 2; }
+  -DNST_BUILD_EXAMPLES=OFF -DNST_BUILD_BENCH=OFF > "$build/configure.log" 2>&1 ||
+  { cat "$build/configure.log"; exit 2; }
 targets=(nst_fuzz_seeds)
 for h in "${harnesses[@]}"; do targets+=("nst_fuzz_$h"); done
 cmake --build "$build" -j"${NST_FUZZ_BUILD_JOBS:-2}" --target "${targets[@]}"
