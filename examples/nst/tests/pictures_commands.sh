@@ -7,6 +7,8 @@
 #
 #   examples/nst/tests/pictures_commands.sh NST_BINARY FIXTURES_DIR WORK_DIR
 set -euo pipefail
+# shellcheck source=tga.sh
+source "$(dirname "$0")/tga.sh"
 nst=$(realpath "$1")
 narrow=$(realpath "$2")/nn/narrow_vgg19.safetensors
 mkdir -p "$3"
@@ -16,23 +18,6 @@ rm -f ./*.png ./*.svg ./*.txt
 fail() {
   echo "pictures_commands: $*" >&2
   exit 1
-}
-
-# byte[i]: the printf escape of the byte i, made once (no subshell per pixel).
-byte=()
-for ((i = 0; i < 256; i++)); do printf -v 'byte[i]' '\\%03o' "$i"; done
-
-# An uncompressed true-colour TGA of width x height with pixel (x, y) = (x*7, y*11, (x+y)*5) mod 256.
-make_tga() {
-  local out=$1 width=$2 height=$3 x y pixels=""
-  for ((y = 0; y < height; y++)); do
-    for ((x = 0; x < width; x++)); do  # BGR
-      pixels+=${byte[(x + y) * 5 % 256]}${byte[y * 11 % 256]}${byte[x * 7 % 256]}
-    done
-  done
-  # no id, no colour map, type 2 (true colour), origin 0,0, width, height, 24 bits, top-left first
-  # shellcheck disable=SC2059  # the format is the escapes themselves
-  printf "\\0\\0\\2\\0\\0\\0\\0\\0\\0\\0\\0\\0${byte[width & 255]}${byte[width >> 8]}${byte[height & 255]}${byte[height >> 8]}\\030\\040$pixels" > "$out"
 }
 
 # "WIDTHxHEIGHT" of a PNG, from its IHDR chunk (big-endian 32-bit width and height at byte 16).
