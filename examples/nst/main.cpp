@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "arguments.hpp"
+#include "memory.hpp"
 #include "progress.hpp"
 
 namespace {
@@ -62,6 +63,8 @@ struct stylize_command {
   std::string output_dir;          // --output-dir: a batch, one result per --content image
   std::string checkpoint, resume;  // --checkpoint FILE, --resume FILE
   int checkpoint_every = 100;
+  std::uint64_t max_memory = 0;      // --max-memory in bytes; 0 = no budget
+  bool measure_peak_memory = false;  // --measure-peak-memory
   std::vector<std::string> style_masks;  // --style-masks, one per style image
   std::string content_mask;              // --content-mask: the first style's region (the second's is the rest)
   std::string loss_curve, sheet;  // --loss-curve, --sheet; empty = not written
@@ -176,6 +179,10 @@ std::vector<option> stylize_options_table(stylize_command& c) {
        [&](auto v) { c.checkpoint = v; }},
       {"--checkpoint-every", "N", "iterations between checkpoints (100; 0 = only at the end)",
        [&](auto v) { c.checkpoint_every = static_cast<int>(parse_integer("--checkpoint-every", v, 0, 1000000)); }},
+      {"--max-memory", "SIZE", "estimate the run's peak memory first, refuse it above SIZE (4G, 512M)",
+       [&](auto v) { c.max_memory = parse_memory_size("--max-memory", v); }},
+      {"--measure-peak-memory", "", "print the run's peak memory (peak_rss_bytes N) on stdout at the end",
+       [&](auto) { c.measure_peak_memory = true; }},
       {"--resume", "FILE", "continue the run saved in FILE up to --iterations (same inputs and options)",
        [&](auto v) { c.resume = v; }},
       {"--loss-curve", "FILE", "plot the losses against iteration, .svg or .png", [&](auto v) { c.loss_curve = v; }},
@@ -260,6 +267,59 @@ int stylize_batch(const stylize_command& c, const std::vector<std::string>& cont
   return failed > 0 ? 1 : 0;
 }
 
+// --max-memory: estimates the run's peak memory from two short runs of this command at small
+// sizes (memory.hpp), prints it, and refuses a run that would not fit, naming the largest
+// --image-size that would. A batch is estimated with its first image.
+void check_memory_budget(const stylize_command& c, const std::vector<std::string>& args,
+                         const std::vector<option>& table, const std::string& content, long long height,
+                         long long width) {
+  // The probes run the same options on the same content, writing nothing of the user's.
+  static const std::set<std::string> dropped = {
+      "--max-memory", "--output", "--output-dir", "--checkpoint", "--checkpoint-every", "--resume", "--log-json",
+      "--loss-curve", "--sheet", "--save-every", "--print-every", "--image-size", "--iterations", "--content",
+      "--scales", "--min-size", "--scale-iterations", "--measure-peak-memory"};
+  std::vector<std::string> probe(args.begin(), args.begin() + 2);
+  for (std::size_t i = 2; i < args.size(); ++i) {
+    const auto o = std::find_if(table.begin(), table.end(), [&](const option& t) { return t.name == args[i]; });
+    const bool takes_value = o != table.end() && !o->value.empty() && i + 1 < args.size();
+    if (!dropped.count(args[i])) {
+      probe.push_back(args[i]);
+      if (takes_value) probe.push_back(args[i + 1]);
+    }
+    if (takes_value) ++i;
+  }
+  const std::string scratch =
+      (std::filesystem::temp_directory_path() / ("nst-memory-probe-" + std::to_string(getpid()) + ".png")).string();
+  for (const std::string& a : {std::string("--content"), content, std::string("--output"), scratch,
+                               std::string("--print-every"), std::string("0")})
+    probe.push_back(a);
+
+  const int probe_iterations = 3;
+  const long long size = c.options.image_size;
+  const bool lbfgs = c.options.optimizer == nst::optimizer_kind::lbfgs;
+  const int pairs = std::min(c.options.lbfgs_history, std::max(0, c.options.iterations - 1));
+  const double extra_pairs = lbfgs ? std::max(0, pairs - (probe_iterations - 1)) : 0;
+  memory_estimate e;
+  try {
+    e = estimate_peak_memory(probe, height, width, size, probe_iterations, extra_pairs, 2 * 3 * sizeof(float));
+  } catch (...) {
+    std::remove(scratch.c_str());
+    throw;
+  }
+  std::remove(scratch.c_str());
+  std::fprintf(stderr, "nst: estimated peak memory %s at %lld px (from runs at %lld and %lld px), budget %s\n",
+               format_bytes(e.peak_bytes).c_str(), size, e.probe_sizes[0], e.probe_sizes[1],
+               format_bytes(static_cast<double>(c.max_memory)).c_str());
+  if (e.peak_bytes > static_cast<double>(c.max_memory)) {
+    // 10% to spare: the estimate of another size, from new probe runs, varies by a few percent.
+    const long long fits = largest_fitting_size(e, height, width, 0.9 * static_cast<double>(c.max_memory));
+    throw std::runtime_error("the run needs about " + format_bytes(e.peak_bytes) + " at " + std::to_string(size) +
+                             " px, more than --max-memory " + format_bytes(static_cast<double>(c.max_memory)) + "; " +
+                             (fits > 0 ? "--image-size " + std::to_string(fits) + " would fit"
+                                       : std::string("no image size fits")));
+  }
+}
+
 int run_stylize(const std::vector<std::string>& args) {
   stylize_command c;
   const auto table = stylize_options_table(c);
@@ -325,6 +385,10 @@ int run_stylize(const std::vector<std::string>& args) {
   }
   // A batch reads each content image when its turn comes, so that a bad one is skipped.
   const auto content = c.output_dir.empty() ? nst::load_image<float>(c.content) : nst::tensor<float>();
+  if (c.max_memory > 0) {
+    const auto first = c.output_dir.empty() ? content : nst::load_image<float>(contents.front());
+    check_memory_budget(c, args, table, contents.front(), first.dim(2), first.dim(3));
+  }
   std::vector<nst::tensor<float>> styles;
   for (const std::string& s : c.styles) styles.push_back(nst::load_image<float>(s));
   nst::tensor<float> init;
@@ -355,10 +419,14 @@ int stylize_one(const stylize_command& c, const nst::tensor<float>& content, con
                 nst::stylize_state<float>& state) {
   if (state.iteration > 0)
     std::fprintf(stderr, "nst: resuming %s at iteration %d\n", c.resume.c_str(), state.iteration);
-  std::fprintf(stderr, "nst: %s, preprocessing %s; %d iterations of %s at %lld px on %d thread(s)\n", c.weights.c_str(),
-               nst::to_string(net.input_preprocessing()), c.options.iterations,
+  int planned_iterations = c.options.scale_iterations.empty() ? c.options.iterations * c.options.scales : 0;
+  for (int n : c.options.scale_iterations) planned_iterations += n;
+  std::fprintf(stderr, "nst: %s, preprocessing %s; %d iterations of %s at %lld px%s on %d thread(s)\n", c.weights.c_str(),
+               nst::to_string(net.input_preprocessing()), planned_iterations,
                c.options.optimizer == nst::optimizer_kind::adam ? "Adam" : "L-BFGS",
-               static_cast<long long>(c.options.image_size), nst::num_threads());
+               static_cast<long long>(c.options.image_size),
+               c.options.scales > 1 ? (" in " + std::to_string(c.options.scales) + " scales").c_str() : "",
+               nst::num_threads());
 
   progress_printer printer(c.print_every, c.log_json);
   // The last iteration's image, so that a run stopped by a loss that is no longer finite keeps
@@ -410,6 +478,7 @@ int stylize_one(const stylize_command& c, const nst::tensor<float>& content, con
                  last_iteration, c.options.iterations);
   std::fprintf(stderr, "nst: wrote %s (%lldx%lld)\n", c.output.c_str(), static_cast<long long>(result.dim(3)),
                static_cast<long long>(result.dim(2)));
+  if (c.measure_peak_memory) std::printf("peak_rss_bytes %llu\n", static_cast<unsigned long long>(peak_rss_bytes()));
   return stop_signal == 0 ? 0 : 128 + stop_signal;
 }
 
