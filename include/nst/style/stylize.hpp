@@ -97,7 +97,8 @@ struct stylize_progress {
   double seconds = 0;      // wall time of this iteration
   std::function<tensor<T>()> image;  // the current result as an RGB image (computed on demand)
   stylize_state<T>* state = nullptr;  // the run's state after this iteration, for save_checkpoint
-                                      // (style/checkpoint.hpp); valid during the call only
+                                      // (style/checkpoint.hpp); valid during the call only;
+                                      // null before the last scale of a coarse-to-fine run
 };
 
 namespace detail {
@@ -408,8 +409,10 @@ tensor<T> stylize(const vgg19<T>& net, const tensor<T>& content, const std::vect
   for (int n : iterations) total_iterations += n;
   int iterations_before = 0;
   bool stopped = false;
+  bool on_last_scale = false;  // only the last scale's state is the run's (and can be resumed)
   auto scale_observer = [&](const stylize_progress<T>& p) {
     stylize_progress<T> whole = p;
+    if (!on_last_scale) whole.state = nullptr;
     whole.iteration += iterations_before;
     whole.iterations = total_iterations;
     stopped = !detail::call_observer(observer, whole);
@@ -420,6 +423,7 @@ tensor<T> stylize(const vgg19<T>& net, const tensor<T>& content, const std::vect
   tensor<T> result;
   for (std::size_t s = 0; s < sizes.size() && !stopped; ++s) {
     const bool last = s + 1 == sizes.size();
+    on_last_scale = last;
     if (resuming && !last) {  // a saved state belongs to the last scale
       iterations_before += iterations[s];
       continue;
