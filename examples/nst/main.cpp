@@ -443,7 +443,7 @@ int stylize_one(const stylize_command& c, const nst::tensor<float>& content, con
       last_iteration = p.iteration;
       if (c.save_every > 0 && p.iteration % c.save_every == 0 && p.iteration < p.iterations)
         nst::save_image(numbered(c.output, p.iteration), last_image);
-      if (!c.checkpoint.empty() && c.checkpoint_every > 0 && p.iteration % c.checkpoint_every == 0)
+      if (!c.checkpoint.empty() && c.checkpoint_every > 0 && p.iteration % c.checkpoint_every == 0 && p.state)
         nst::save_checkpoint(c.checkpoint, *p.state);
       return stop_signal == 0;  // false ends the run after this iteration
     }, init, &state);
