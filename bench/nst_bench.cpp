@@ -59,6 +59,7 @@ struct options {
   int reps = 3;
   double budget_seconds = 3.0;
   nst::conv_algorithm algorithm = nst::conv_algorithm::automatic;
+  bool keep_winograd_weights = true;  // --transient-winograd: false
   bool ab = false;  // im2col against `algorithm` in one process (run_ab_case)
 };
 
@@ -164,7 +165,7 @@ result time_runs(Run&& run, const options& o) {
 }
 
 // The case's inputs, built once; calling the returned function runs the case once.
-std::function<void()> prepare_case(const bench_case& c, nst::conv_algorithm algorithm) {
+std::function<void()> prepare_case(const bench_case& c, nst::conv_algorithm algorithm, bool keep_winograd_weights) {
   if (c.conv >= 0) {
     // One convolution as vgg19 runs it (conv3x3_same, kernel transformed before timing).
     const auto [out, in] = conv_channels(c.conv);
@@ -187,6 +188,7 @@ std::function<void()> prepare_case(const bench_case& c, nst::conv_algorithm algo
   }
   nst::vgg19_options options;
   options.convolution = algorithm;
+  options.keep_winograd_weights = keep_winograd_weights;
   if (c.name == "vgg19.fwd_bwd") {
     struct network_state {
       nst::vgg19<float> net;
@@ -239,7 +241,7 @@ double peak_rss_mb() {
 
 result run_case(const bench_case& c, const options& o) {
   nst::set_num_threads(c.threads);
-  result r = time_runs(prepare_case(c, o.algorithm), o);
+  result r = time_runs(prepare_case(c, o.algorithm, o.keep_winograd_weights), o);
   r.peak_rss_mb = peak_rss_mb();
   return r;
 }
@@ -255,9 +257,10 @@ double median(std::vector<double> v) {
 // each; prints the medians of wall and CPU time and the ratios B/A.
 void run_ab_case(const bench_case& c, const options& o) {
   nst::set_num_threads(c.threads);
-  const auto a = prepare_case(c, nst::conv_algorithm::im2col);
+  const auto a = prepare_case(c, nst::conv_algorithm::im2col, true);
   const auto b = prepare_case(c, o.algorithm == nst::conv_algorithm::im2col ? nst::conv_algorithm::automatic
-                                                                              : o.algorithm);
+                                                                              : o.algorithm,
+                              o.keep_winograd_weights);
   a();
   b();
   std::vector<double> wall[2], cpu[2];
@@ -355,7 +358,8 @@ std::vector<T> parse_list(const std::string& text) {
 [[noreturn]] void usage(int status) {
   std::cerr << "usage: nst_bench [--sizes 256,512] [--threads 1,2] [--large] [--reps 3] [--budget 3]\n"
                "                 [--cases layers,network,iteration] [--filter TEXT]\n"
-               "                 [--algorithm auto|im2col|winograd] [--ab]\n"
+               "                 [--algorithm auto|im2col|winograd] [--transient-winograd] [--ab]\n"
+               "  --transient-winograd: the network cases transform Winograd weights per call, not kept;\n"
                "  --algorithm: how the 3x3 convolutions compute (default auto: Winograd from 16 channels);\n"
                "  --ab: per case, im2col against --algorithm in one process, alternating, --reps times each;\n"
                "  prints median wall and CPU times and their ratios (for loaded machines);\n"
@@ -391,6 +395,8 @@ options parse_options(int argc, char** argv) {
       o.algorithm = nst::parse_conv_algorithm(value());
     } else if (arg == "--ab") {
       o.ab = true;
+    } else if (arg == "--transient-winograd") {
+      o.keep_winograd_weights = false;
     } else if (arg == "--help" || arg == "-h") {
       usage(0);
     } else {

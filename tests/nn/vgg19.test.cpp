@@ -452,3 +452,23 @@ TEST_CASE("vgg19: reflect and replicate padding of conv1_1, forward and gradient
     CHECK(check.ok(1e-6));
   }
 }
+
+TEST_CASE("vgg19: Winograd weights kept or transformed per call give the same features and gradient",
+          "[nn][vgg19][winograd]") {
+  const auto input = expected().at("input").cast<float>();
+  nst::vgg19_options options;
+  options.convolution = nst::conv_algorithm::winograd;
+  const auto kept = nst::vgg19<float>::from_file(fixture_path("nn/narrow_vgg19.safetensors"), options);
+  options.keep_winograd_weights = false;
+  const auto transient = nst::vgg19<float>::from_file(fixture_path("nn/narrow_vgg19.safetensors"), options);
+  const auto gradient = [&input](const nst::vgg19<float>& net) {
+    nst::tape<float> tp;
+    const auto x = tp.variable(input);
+    const auto f = net.features(tp, x, {"relu3_1"});
+    tp.backward(sum_of_squares(tp, f.at("relu3_1")));
+    return x.grad();
+  };
+  CHECK(nst_test::max_relative_error(transient.features(input, {"relu4_1"}).at("relu4_1"),
+                                     kept.features(input, {"relu4_1"}).at("relu4_1")) == 0.0);
+  CHECK(nst_test::max_relative_error(gradient(transient), gradient(kept)) == 0.0);
+}

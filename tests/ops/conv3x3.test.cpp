@@ -89,3 +89,19 @@ TEST_CASE("conv3x3_same: the input gradient matches finite differences with refl
     CHECK(nst::check_gradient(loss, x, layer.backward_input(r, nst::relu_mask(layer.forward(x, true))), 1e-6).ok(1e-6));
   }
 }
+
+TEST_CASE("conv3x3_same: a transient layer transforms per call and computes the same", "[ops][conv3x3]") {
+  const auto x = nst_test::random_tensor<float>({1, 24, 13, 10}, 45);
+  const auto w = nst_test::random_tensor<float>({20, 24, 3, 3}, 46);
+  const auto b = nst_test::random_tensor<float>({20}, 47);
+  const auto dy = nst_test::random_tensor<float>({1, 20, 13, 10}, 48);
+  const nst::conv3x3_same<float> kept(w, b, padding_mode::zeros,
+                                      nst::conv3x3_same<float>::transformed(w, conv_algorithm::automatic));
+  const auto transient = nst::conv3x3_same<float>::transient(w, b, conv_algorithm::automatic);
+  CHECK(transient.uses_winograd());
+  CHECK(!nst::conv3x3_same<float>::transient(w, b, conv_algorithm::im2col).uses_winograd());
+  const auto y = kept.forward(x, true);
+  CHECK(nst_test::max_relative_error(transient.forward(x, true), y) == 0.0);
+  const nst::relu_mask mask(y);
+  CHECK(nst_test::max_relative_error(transient.backward_input(dy, mask), kept.backward_input(dy, mask)) == 0.0);
+}

@@ -73,6 +73,10 @@ struct vgg19_options {
   // The border conv1_1 sees (ops/pad2d.hpp): zeros as trained, or reflect/replicate to avoid the
   // dark frame zero padding leaves around stylised images. Deeper layers always pad with zeros.
   padding_mode first_conv_padding = padding_mode::zeros;
+  // Keep each layer's Winograd weights (4x its kernel: ~200 MB for conv1_2..conv5_1) from first
+  // use on, or transform them inside every call and free them after (a few ms per layer and call,
+  // that memory saved). Only matters where Winograd is used.
+  bool keep_winograd_weights = true;
 };
 
 // What `nst weights inspect` prints about a loaded network (str() for the text).
@@ -125,7 +129,8 @@ class vgg19 {
         data_bytes_read_(weights.data_bytes_read),
         pool_(options.pool),
         convolution_(options.convolution),
-        first_conv_padding_(options.first_conv_padding) {
+        first_conv_padding_(options.first_conv_padding),
+        keep_winograd_weights_(options.keep_winograd_weights) {
     std::vector<std::string> names;
     for (const auto& entry : weights.tensors) names.push_back(entry.first);
     std::function<std::string()> file_sha256;
@@ -356,6 +361,8 @@ class vgg19 {
   conv3x3_same<T> conv_layer(int conv) const {
     const padding_mode padding = conv == 0 ? first_conv_padding_ : padding_mode::zeros;
     const tensor<T>& w = weight(conv);
+    if (!keep_winograd_weights_ && padding == padding_mode::zeros)
+      return conv3x3_same<T>::transient(w, bias(conv), convolution_);
     std::shared_ptr<const typename conv3x3_same<T>::winograd_type> transformed;
     if (conv3x3_same<T>::picks_winograd(w.shape(), convolution_, padding)) {
       const std::lock_guard<std::mutex> guard(*winograd_lock_);
@@ -417,6 +424,7 @@ class vgg19 {
   nst::pooling pool_;
   conv_algorithm convolution_;
   padding_mode first_conv_padding_;
+  bool keep_winograd_weights_;
   // Winograd weights by conv index, filled by conv_layer() on first use.
   mutable std::vector<std::shared_ptr<const typename conv3x3_same<T>::winograd_type>> winograd_ =
       std::vector<std::shared_ptr<const typename conv3x3_same<T>::winograd_type>>(vgg19_conv_count);

@@ -16,7 +16,10 @@
 //   auto dx = layer.backward_input(dy, nst::relu_mask(y));   // d/dx of <dy, relu(conv(x) + bias)>
 //
 // The layer refers to weight and bias (no copies): they must outlive it. The transformed Winograd
-// weights are shared (std::shared_ptr), so copies of a layer are cheap.
+// weights are shared (std::shared_ptr), so copies of a layer are cheap. A transient layer
+// (conv3x3_same::transient) holds none: it transforms the kernel inside each forward and
+// backward call (a few ms for 512x512 channels) and frees it after, trading that time for 4x the
+// kernel's memory while a network's tape waits for its backward pass.
 #pragma once
 
 #include <memory>
@@ -82,12 +85,21 @@ class conv3x3_same {
               winograd_->in_channels(), "] were not built from the kernel ", weight.shape());
   }
 
-  bool uses_winograd() const { return winograd_ != nullptr; }
+  // A layer computing by Winograd (when `algorithm` picks it) with the kernel transformed inside
+  // every call instead of kept.
+  static conv3x3_same transient(const tensor<T>& weight, const tensor<T>& bias, conv_algorithm algorithm) {
+    conv3x3_same layer(weight, bias);
+    layer.transient_ = picks_winograd(weight.shape(), algorithm, padding_mode::zeros);
+    return layer;
+  }
+
+  bool uses_winograd() const { return winograd_ != nullptr || transient_; }
   padding_mode padding() const { return padding_; }
 
   // conv(x) + bias, then max(., 0) when `relu`: x [N,C,H,W] -> [N,O,H,W] (conv2d's errors).
   tensor<T> forward(const tensor<T>& x, bool relu) const {
     if (winograd_) return winograd_conv3x3(x, *winograd_, *bias_, relu);
+    if (transient_) return winograd_conv3x3(x, winograd_type(*weight_), *bias_, relu);
     tensor<T> y = padding_ == padding_mode::zeros
                       ? conv2d(x, *weight_, *bias_, {1, 1})
                       : conv2d(pad2d(x, 1, padding_), *weight_, *bias_, {1, 0});
@@ -100,6 +112,7 @@ class conv3x3_same {
   // forward output), for d y = grad_output where the mask is set. grad_output [N,O,H,W].
   tensor<T> backward_input(const tensor<T>& grad_output, const relu_mask& mask = {}) const {
     if (winograd_) return winograd_conv3x3_backward_input(grad_output, *winograd_, mask);
+    if (transient_) return winograd_conv3x3_backward_input(grad_output, winograd_type(*weight_), mask);
     tensor<T> masked;
     if (!mask.empty()) masked = relu_backward(grad_output, mask);
     const tensor<T>& dy = mask.empty() ? grad_output : masked;
@@ -116,6 +129,7 @@ class conv3x3_same {
   const tensor<T>* bias_ = nullptr;
   padding_mode padding_ = padding_mode::zeros;
   std::shared_ptr<const winograd_type> winograd_;
+  bool transient_ = false;  // Winograd with the kernel transformed per call
 };
 
 }  // namespace nst

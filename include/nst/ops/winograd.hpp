@@ -147,20 +147,27 @@ class winograd_weights {
     out_ = weight.dim(0);
     in_ = weight.dim(1);
     data_.resize(static_cast<std::size_t>(positions * out_ * in_));
+    // A register's width of input channels at a time, so the transform vectorises (cheap enough
+    // to redo per call: see conv3x3_same's transient mode).
+    constexpr int lanes = detail::winograd_lanes<T>;
     parallel_for(
         0, out_,
         [&](index_t first, index_t last) {
           for (index_t o = first; o < last; ++o)
-            for (index_t c = 0; c < in_; ++c) {
-              T g[3][3][1], u[alpha][alpha][1];
+            for (index_t c0 = 0; c0 < in_; c0 += lanes) {
+              const int used = static_cast<int>(std::min<index_t>(lanes, in_ - c0));
+              T g[3][3][lanes], u[alpha][alpha][lanes];
               for (int i = 0; i < 3; ++i)
-                for (int j = 0; j < 3; ++j) g[i][j][0] = weight.at(o, c, i, j);
-              detail::sandwich<false, 1>(transform::G, g, transform::G, u);
-              for (int xi = 0; xi < positions; ++xi)
-                data_[static_cast<std::size_t>((xi * out_ + o) * in_ + c)] = u[xi / alpha][xi % alpha][0];
+                for (int j = 0; j < 3; ++j)
+                  for (int l = 0; l < lanes; ++l) g[i][j][l] = l < used ? weight.at(o, c0 + l, i, j) : T(0);
+              detail::sandwich<false, lanes>(transform::G, g, transform::G, u);
+              for (int xi = 0; xi < positions; ++xi) {
+                T* dst = data_.data() + (xi * out_ + o) * in_ + c0;
+                for (int l = 0; l < used; ++l) dst[l] = u[xi / alpha][xi % alpha][l];
+              }
             }
         },
-        grain_items(in_ * 200));
+        grain_items(in_ * 40));
   }
 
   index_t out_channels() const { return out_; }
