@@ -52,6 +52,7 @@ class progress_printer {
 
   void operator()(const nst::stylize_progress<float>& p) {
     elapsed_ += p.seconds;
+    ++seen_;
     if (json_.is_open()) write_json(p);
     if (print_every_ <= 0) return;
     if (terminal_) draw_bar(p);
@@ -78,14 +79,14 @@ class progress_printer {
 
   void print_line(const nst::stylize_progress<float>& p) {
     std::fprintf(stderr, "iteration %d/%d  loss %.6g  (%s)  %.3f s/it\n", p.iteration, p.iterations, p.loss,
-                 format_parts(p.parts).c_str(), elapsed_ / p.iteration);
+                 format_parts(p.parts).c_str(), elapsed_ / seen_);
   }
 
   void draw_bar(const nst::stylize_progress<float>& p) {
     const int width = 20;
     const double done = p.iterations > 0 ? static_cast<double>(p.iteration) / p.iterations : 1.0;
     const int filled = static_cast<int>(done * width);
-    const double per_iteration = elapsed_ / p.iteration;
+    const double per_iteration = elapsed_ / seen_;
     std::fprintf(stderr, "\r[%s%s] %3d%% %d/%d  loss %.3g (%s)  %.2f s/it  ETA %s   ",
                  std::string(static_cast<std::size_t>(filled), '#').c_str(),
                  std::string(static_cast<std::size_t>(width - filled), '.').c_str(), static_cast<int>(done * 100),
@@ -99,6 +100,7 @@ class progress_printer {
   bool terminal_;
   bool drawn_ = false;
   double elapsed_ = 0;
+  int seen_ = 0;  // iterations of this process (a resumed run starts past 1)
   std::ofstream json_;
 };
 
