@@ -17,6 +17,7 @@
 #include "../core/error.hpp"
 #include "../core/parallel.hpp"
 #include "../core/tensor.hpp"
+#include "detail/partition.hpp"
 
 namespace nst {
 namespace detail {
@@ -28,11 +29,13 @@ inline void check_gram_features(const shape& features, const char* function) {
 
 // Calls body(n, first_row, row_count) over blocks of the `rows` rows of each of `batch` items,
 // the blocks in parallel (at least 16 rows and parallel_grain of work, each row costing
-// `row_work`, in a block; blocks never span two items).
+// `row_work`, in a block; blocks never span two items). The blocks depend on the sizes alone, not
+// on the thread count (Eigen rounds a row differently in a block of another height: 1 and 3
+// threads gave different bits).
 template <class Body>
 void for_each_row_block(index_t batch, index_t rows, index_t row_work, Body&& body) {
   const index_t min_rows = std::max<index_t>(16, grain_items(row_work));
-  const index_t blocks_per_item = std::max<index_t>(1, std::min<index_t>(num_threads(), rows / min_rows));
+  const index_t blocks_per_item = std::max<index_t>(1, std::min<index_t>(detail::reproducible_parts, rows / min_rows));
   parallel_for(0, batch * blocks_per_item, [&](index_t first, index_t last) {
     for (index_t b = first; b < last; ++b) {
       const index_t n = b / blocks_per_item, block = b % blocks_per_item;
