@@ -13,6 +13,7 @@ TEST_CASE("total-variation loss: w * Σ squared neighbour differences, and its g
   const auto y = nst_test::random_tensor<double>({2, 3, 5, 4}, 37);
   tensor_d gradient;
   evaluate(tv, y, "unused", &gradient);
-  CHECK(nst::check_gradient([&](const tensor_d& at) { return evaluate(tv, at, "unused"); }, y, gradient).ok(1e-6));  // central differences with h = 1e-6 are good to ~1e-7 here
+  // Central differences with h = 1e-6 are good to ~1e-7 here, hence 1e-6.
+  CHECK(nst::check_gradient([&](const tensor_d& at) { return evaluate(tv, at, "unused"); }, y, gradient).ok(1e-6));
 }
 
