@@ -34,17 +34,21 @@ std::pair<nst::tensor<float>, std::vector<double>> run(const nst::vgg19<float>& 
   return {image, losses};
 }
 
-// 1 thread, 2 threads, and 2 threads again: the same bytes and the same losses every time.
+// 1 thread, 2 threads, 2 threads again and 3 threads (blocks that are not a multiple of the SIMD
+// width): the same bytes and the same losses every time.
 void check_reproducible(const nst::vgg19<float>& net, const nst::tensor<float>& content,
                         const nst::tensor<float>& style, const nst::stylize_options& options) {
   const auto one = run(net, content, style, options, 1);
   const auto two = run(net, content, style, options, 2);
   const auto again = run(net, content, style, options, 2);
+  const auto three = run(net, content, style, options, 3);
   REQUIRE(one.second.size() == static_cast<std::size_t>(options.iterations));
   CHECK(same_bytes(one.first, two.first));
   CHECK(same_bytes(two.first, again.first));
   CHECK(one.second == two.second);
   CHECK(two.second == again.second);
+  CHECK(same_bytes(one.first, three.first));
+  CHECK(one.second == three.second);
 }
 
 }  // namespace
