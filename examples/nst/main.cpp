@@ -12,7 +12,6 @@
 // status 128 + the signal), and a loss that stops being finite saves the last good image;
 // --checkpoint saves the optimizer's state as well, and --resume continues it exactly.
 #include <nst/nst.hpp>
-#include <nst/style/checkpoint.hpp>
 
 #include <algorithm>
 #include <cctype>
