@@ -33,6 +33,7 @@
 
 namespace nst {
 
+// The autodiff tape (defined below); declared first because var<T> refers to it.
 template <class T>
 class tape;
 

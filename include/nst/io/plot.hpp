@@ -54,7 +54,7 @@ struct plot_options {
 // the order of the first record (a loss_breakdown is sorted by name: content, style, tv).
 class loss_history {
  public:
-  // Appends one iteration. Throws value_error 270 when `parts` names other terms than the first
+  // Appends one iteration. Throws value_error 265 when `parts` names other terms than the first
   // record did. Values are not checked here (a run is not stopped for its plot); the plotting is.
   void record(double total, const std::map<std::string, double>& parts = {}) {
     if (series_.empty()) {
@@ -64,7 +64,7 @@ class loss_history {
     NST_CHECK(parts.size() + 1 == series_.size() &&
                   std::all_of(series_.begin() + 1, series_.end(),
                               [&](const plot_series& s) { return parts.count(s.name) == 1; }),
-              value_error, 270, "loss_history::record: iteration ", iterations() + 1, " has ", parts.size(),
+              value_error, 265, "loss_history::record: iteration ", iterations() + 1, " has ", parts.size(),
               " terms that differ from the ", series_.size() - 1, " of the first iteration");
     series_[0].values.push_back(total);
     for (std::size_t i = 1; i < series_.size(); ++i) series_[i].values.push_back(parts.at(series_[i].name));
@@ -141,17 +141,17 @@ struct plot_frame {
 // Checks the series and options (naming `caller` in errors) and lays out the frame.
 inline plot_frame make_plot_frame(const std::vector<plot_series>& series, const plot_options& options,
                                   const char* caller) {
-  NST_CHECK(!series.empty(), value_error, 272, caller, ": nothing to plot (no series; was anything recorded?)");
+  NST_CHECK(!series.empty(), value_error, 267, caller, ": nothing to plot (no series; was anything recorded?)");
   NST_CHECK(options.width >= 240 && options.height >= 160 && image_size_allowed(options.height, options.width),
             value_error, 274, caller, ": a plot must be 240x160 to ", max_image_side, " pixels per side, got ",
             options.width, "x", options.height);
   plot_frame frame;
   double smallest = HUGE_VAL, largest = 0;
   for (const plot_series& s : series) {
-    NST_CHECK(!s.values.empty(), value_error, 272, caller, ": the series '", s.name, "' has no values");
+    NST_CHECK(!s.values.empty(), value_error, 267, caller, ": the series '", s.name, "' has no values");
     for (std::size_t i = 0; i < s.values.size(); ++i) {
       const double v = s.values[i];
-      NST_CHECK(std::isfinite(v) && v >= 0, value_error, 271, caller, ": the series '", s.name, "' is ", v,
+      NST_CHECK(std::isfinite(v) && v >= 0, value_error, 266, caller, ": the series '", s.name, "' is ", v,
                 " at iteration ", i + 1, "; a loss curve needs finite values >= 0");
       if (v > 0) smallest = std::min(smallest, v), largest = std::max(largest, v);
     }
@@ -302,7 +302,7 @@ inline loss_curve_format loss_curve_format_for(const std::string& path) {
 
 }  // namespace detail
 
-// The loss curve of `series` as a standalone SVG document (text). Throws value_error 272 (no
+// The loss curve of `series` as a standalone SVG document (text). Throws value_error 267 (no
 // series, or an empty one), 271 (a NaN, infinite or negative value), 273 (all values 0), 274 (size).
 inline std::string loss_curve_svg(const std::vector<plot_series>& series, const plot_options& options = {}) {
   const detail::plot_frame f = detail::make_plot_frame(series, options, "loss_curve_svg");

@@ -13,6 +13,8 @@
 
 namespace nst {
 
+// Content loss w_c * Σ_layers mean((F - P)^2): keeps the photo's structure. set_targets() stores
+// P (value_error/lookup_error naming the layer when one is missing); a loss functor for loss_sum.
 template <class T>
 class content_loss {
  public:

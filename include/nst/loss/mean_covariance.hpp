@@ -20,6 +20,8 @@
 
 namespace nst {
 
+// The statistic behind mean_covariance_loss: per-channel means and the channel covariance of
+// the features, compared as |μ-μt|²/C + ‖Σ-Σt‖²/C²; shape_error 191 when the channels differ.
 template <class T>
 struct mean_covariance_statistic {
   using target_type = detail::feature_moments<T>;  // μ_t [C], Σ_t [C,C]
@@ -35,7 +37,7 @@ struct mean_covariance_statistic {
   static var<T> distance(const var<T>& features, const tensor<T>& pixel_weights, const target_type& target) {
     const tensor<T>& f = features.value();
     detail::feature_moments<T> m = detail::weighted_moments(f, pixel_weights);
-    NST_CHECK(m.mean.shape() == target.mean.shape(), shape_error, 184, "mean_covariance_loss: features with ",
+    NST_CHECK(m.mean.shape() == target.mean.shape(), shape_error, 191, "mean_covariance_loss: features with ",
               m.mean.size(), " channels against a target with ", target.mean.size());
     const T channels = static_cast<T>(m.mean.size());
     tensor<T> mean_difference(m.mean.shape()), covariance_difference(m.covariance.shape());

@@ -34,7 +34,7 @@ var<T> weighted_gram(const var<T>& features, const tensor<T>& pixel_weights) {
   const tensor<T>& f = features.value();
   check_single_features(f.shape(), "weighted_gram");
   const index_t channels = f.dim(1), pixels = f.dim(2) * f.dim(3);
-  NST_CHECK(pixel_weights.size() == pixels, shape_error, 181, "weighted_gram: ", pixel_weights.size(),
+  NST_CHECK(pixel_weights.size() == pixels, shape_error, 188, "weighted_gram: ", pixel_weights.size(),
             " pixel weights for ", pixels, " pixels");
   const auto fm = f.matrix(channels, pixels);
   const T inverse_channels = T(1) / static_cast<T>(channels);

@@ -35,9 +35,11 @@ namespace nst {
 // Activations by layer name, plain tensors (targets) or vars on a tape (the image being optimised).
 template <class T>
 using feature_map = std::map<std::string, tensor<T>>;
+// Activations by layer name as tape variables, as vgg19::features returns them on a tape.
 template <class T>
 using feature_vars = std::map<std::string, var<T>>;
 
+// What every loss functor is evaluated on: the image variable and the activations by layer.
 template <class T>
 struct loss_inputs {
   const var<T>& image;               // the network input x being optimised
@@ -47,6 +49,7 @@ struct loss_inputs {
 // Each term's weighted value by name, summed when several terms share a name.
 using loss_breakdown = std::map<std::string, double>;
 
+// True for types that declare `using loss_term_tag = void;` (the loss-functor contract).
 template <class X, class = void>
 struct is_loss_term : std::false_type {};
 template <class X>
@@ -62,6 +65,8 @@ const var<T>& feature_at(const loss_inputs<T>& in, const std::string& layer, con
 }
 }  // namespace detail
 
+// The sum of loss functors (made with +): layers() is the union of the terms' layers, and
+// evaluate(inputs, &breakdown) returns the total as a tape variable with each term's value by name.
 template <class... Terms>
 class loss_sum {
   static_assert(sizeof...(Terms) > 0, "nst::loss_sum needs at least one term");

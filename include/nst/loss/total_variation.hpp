@@ -9,6 +9,7 @@
 
 namespace nst {
 
+// Total-variation loss w_tv * TV(x) on the image itself (smoothness); needs no layer or target.
 template <class T>
 class tv_loss {
  public:

@@ -30,6 +30,7 @@
 
 namespace nst {
 
+// The precomputed target of the Wasserstein-2 style loss at one layer (mean, Σt^½, trace, ε).
 template <class T>
 struct wasserstein_target {
   tensor<T> mean;         // μ_t [C]
@@ -38,6 +39,8 @@ struct wasserstein_target {
   double epsilon = 0;     // ε, the regulariser added to both covariances
 };
 
+// The statistic behind wasserstein_style_loss: the closed-form W2 distance between the Gaussians
+// N(μ,Σ) of the features and of the target (formula and derivative in the overview above).
 template <class T>
 struct wasserstein_statistic {
   using target_type = wasserstein_target<T>;

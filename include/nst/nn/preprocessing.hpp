@@ -33,6 +33,7 @@ namespace nst {
 
 enum class preprocessing { caffe, torch };
 
+// "caffe" or "torch", the names parse_preprocessing() and --preprocess accept.
 inline const char* to_string(preprocessing p) { return p == preprocessing::caffe ? "caffe" : "torch"; }
 
 // One line for humans and for safetensors metadata ("input").
@@ -57,6 +58,7 @@ struct channel_map {
   std::array<double, 3> shift;
 };
 
+// How each network input channel is made from the RGB image under `p` (source channel, scale, shift).
 inline channel_map network_channel_map(preprocessing p) {
   if (p == preprocessing::caffe) {
     // BGR, 255 * value - mean pixel (means listed in B, G, R order like the channels).

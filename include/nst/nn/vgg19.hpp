@@ -52,6 +52,7 @@ namespace nst {
 
 enum class pooling { max, average };
 
+// "max" or "avg", the names parse_pooling() and --pooling accept.
 inline const char* to_string(pooling p) { return p == pooling::max ? "max" : "avg"; }
 
 // "max" or "avg" (also "average"); value_error otherwise.
@@ -61,6 +62,8 @@ inline pooling parse_pooling(const std::string& name) {
   NST_THROW(value_error, 272, "parse_pooling: unknown pooling '", name, "' (expected max or avg)");
 }
 
+// How to load and run VGG19: pooling, input preprocessing override, convolution algorithm,
+// conv1_1's padding and whether Winograd weights are kept between calls.
 struct vgg19_options {
   nst::pooling pool = nst::pooling::max;
   // The input preprocessing the weights expect, when the user knows better than the detection
@@ -114,6 +117,9 @@ struct vgg19_description {
   }
 };
 
+// VGG19's convolutional part with loaded weights (from_file; partial files give the layers they
+// cover). features() runs on tensors or on a tape only as deep as the deepest requested layer;
+// unknown or missing layers are lookup_error naming them.
 template <class T>
 class vgg19 {
  public:

@@ -24,6 +24,7 @@ namespace nst {
 
 enum class vgg19_layer_kind { conv, relu, pool };
 
+// One row of the VGG19 layer table: name, kind, block, position in torchvision's features.
 struct vgg19_layer {
   std::string name;       // "conv3_2", "relu3_2", "pool3"
   vgg19_layer_kind kind;

@@ -35,6 +35,7 @@ namespace nst {
 
 enum class weight_layout { torchvision, caffe_names, neural_style_pt };
 
+// A readable name of the key layout, as `nst weights inspect` prints it.
 inline const char* to_string(weight_layout layout) {
   switch (layout) {
     case weight_layout::torchvision: return "torchvision (features.N names)";
@@ -56,6 +57,7 @@ struct known_vgg19_file {
   preprocessing input;
 };
 
+// The published VGG19 files nst recognises by SHA-256, with their layout and preprocessing.
 inline const std::vector<known_vgg19_file>& known_vgg19_files() {
   static const std::vector<known_vgg19_file> files = {
       {"vgg19-dcbb9e9d.pth", "dcbb9e9dad569fff7a846263a77324fc34978fea2bfb039c012d710e1776ae44",
@@ -136,6 +138,7 @@ inline bool is_vgg19_feature_key(const std::string& name) { return parse_vgg19_k
 
 enum class preprocessing_source { user, metadata, hash, layout };
 
+// Why the preprocessing was chosen (user, metadata, hash, layout), for messages and inspect.
 inline const char* to_string(preprocessing_source s) {
   switch (s) {
     case preprocessing_source::user: return "user";

@@ -11,6 +11,7 @@
 
 namespace nst {
 
+// max(x, 0) elementwise, any shape (NaN stays NaN).
 template <class T>
 tensor<T> relu(const tensor<T>& x) {
   tensor<T> y(x.shape());

@@ -31,6 +31,7 @@
 
 namespace nst {
 
+// Stride and zero padding of conv2d and its gradients (the same on both axes).
 struct conv2d_params {
   index_t stride = 1;
   index_t padding = 0;  // zeros on every side
@@ -150,6 +151,8 @@ inline index_t tiled_groups(const conv_geometry& g) {
 
 }  // namespace detail
 
+// The convolution of the overview: input [N,C,H,W], weight [O,C,KH,KW], bias [O] or empty ->
+// [N,O,OH,OW]; shape_error / value_error naming the shapes when they do not fit.
 template <class T>
 tensor<T> conv2d(const tensor<T>& input, const tensor<T>& weight, const tensor<T>& bias, const conv2d_params& p = {}) {
   using matrix_map = typename tensor<T>::matrix_map;

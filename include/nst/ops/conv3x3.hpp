@@ -38,6 +38,7 @@ namespace nst {
 // How conv3x3_same computes (see the overview).
 enum class conv_algorithm { automatic, im2col, winograd };
 
+// "auto", "im2col" or "winograd", the names parse_conv_algorithm() accepts.
 inline const char* to_string(conv_algorithm a) {
   return a == conv_algorithm::automatic ? "auto" : a == conv_algorithm::im2col ? "im2col" : "winograd";
 }
@@ -51,6 +52,8 @@ inline conv_algorithm parse_conv_algorithm(const std::string& name) {
             "' (expected auto, im2col or winograd)");
 }
 
+// One 3x3, stride-1, padding-1 convolution layer with its weights prepared once (Winograd
+// transforms when the algorithm says so): forward with optional fused ReLU, and the input gradient.
 template <class T>
 class conv3x3_same {
  public:

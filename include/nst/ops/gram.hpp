@@ -47,6 +47,7 @@ void for_each_row_block(index_t batch, index_t rows, index_t row_work, Body&& bo
 
 }  // namespace detail
 
+// G = F Fᵀ / (C*H*W) per batch item: [N,C,H,W] -> [N,C,C]; shape_error 131/132 unless non-empty rank 4.
 template <class T>
 tensor<T> gram(const tensor<T>& features) {
   using const_matrix_map = typename tensor<T>::const_matrix_map;

@@ -24,6 +24,7 @@ namespace nst {
 // What the border of a padded image holds (see the overview).
 enum class padding_mode { zeros, reflect, replicate };
 
+// "zeros", "reflect" or "replicate", the names parse_padding_mode() and --padding accept.
 inline const char* to_string(padding_mode m) {
   return m == padding_mode::zeros ? "zeros" : m == padding_mode::reflect ? "reflect" : "replicate";
 }

@@ -22,12 +22,14 @@
 
 namespace nst {
 
+// Window size, stride and padding of max/average pooling (the same on both axes).
 struct pool2d_params {
   index_t kernel = 2;
   index_t stride = 2;
   index_t padding = 0;
 };
 
+// Max pooling's output [N,C,OH,OW] and, per output element, where its maximum was (for backward).
 template <class T>
 struct max_pool2d_result {
   tensor<T> output;
@@ -66,6 +68,7 @@ inline shape pool2d_output_shape(const shape& input, const pool2d_params& p) {
   return detail::pool2d_output_shape(input, p, "pool2d");
 }
 
+// Max pooling of [N,C,H,W] (padding never wins); shape_error / value_error for bad sizes.
 template <class T>
 max_pool2d_result<T> max_pool2d(const tensor<T>& input, const pool2d_params& p = {}) {
   const shape out_shape = detail::pool2d_output_shape(input.shape(), p, "max_pool2d");
@@ -133,6 +136,7 @@ tensor<T> max_pool2d_backward(const tensor<T>& grad_output, const std::vector<st
   return grad_input;
 }
 
+// Average pooling of [N,C,H,W]; each window divides by kernel² (padding counts as zeros).
 template <class T>
 tensor<T> avg_pool2d(const tensor<T>& input, const pool2d_params& p = {}) {
   const shape out_shape = detail::pool2d_output_shape(input.shape(), p, "avg_pool2d");

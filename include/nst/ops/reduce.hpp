@@ -34,6 +34,7 @@ void check_total_variation_input(const tensor<T>& x, const char* function) {
 
 }  // namespace detail
 
+// Σ x, summed in double in a fixed order (0 for an empty tensor).
 template <class T>
 T sum(const tensor<T>& x) {
   return static_cast<T>(detail::parallel_sum(x.size(), [&](index_t first, index_t last) {
@@ -43,6 +44,7 @@ T sum(const tensor<T>& x) {
   }));
 }
 
+// mean((a - b)²); shape_error unless the shapes are equal.
 template <class T>
 T mse(const tensor<T>& a, const tensor<T>& b) {
   detail::check_mse_operands(a, b, "mse");
@@ -72,6 +74,7 @@ tensor<T> mse_backward(const tensor<T>& a, const tensor<T>& b, T grad) {
   return grad_a;
 }
 
+// Σ of squared differences between horizontal and vertical neighbours of [N,C,H,W].
 template <class T>
 T total_variation(const tensor<T>& x) {
   detail::check_total_variation_input(x, "total_variation");

@@ -19,6 +19,8 @@
 
 namespace nst {
 
+// Where a ReLU's output was positive, one bit per element (32x smaller than the output), for
+// the backward step dy -> dy * [y > 0].
 class relu_mask {
  public:
   relu_mask() = default;

@@ -59,6 +59,8 @@ inline resample_taps linear_taps(index_t in_size, index_t out_size) {
 
 }  // namespace detail
 
+// [N,C,H,W] -> [N,C,height,width] with the antialiased linear filter of the overview;
+// value_error for sizes outside the image limits.
 template <class T>
 tensor<T> resize(const tensor<T>& image, index_t height, index_t width) {
   expect_rank(image, 4, "resize (image)");
@@ -104,6 +106,7 @@ inline std::pair<index_t, index_t> fit_longer_side(index_t h, index_t w, index_t
   return {std::max<index_t>(1, static_cast<index_t>(std::lround(static_cast<double>(h) * size / w))), size};
 }
 
+// Resizes so the longer side is `size`, keeping the aspect ratio (an exact copy when it already is).
 template <class T>
 tensor<T> resize_to_longer_side(const tensor<T>& image, index_t size) {
   expect_rank(image, 4, "resize_to_longer_side (image)");

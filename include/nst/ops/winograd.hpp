@@ -140,9 +140,9 @@ class winograd_weights {
 
   winograd_weights() = default;
   // For y = conv2d(x, weight, bias, {1, 1}) and its input gradient; weight [O,C,3,3], any
-  // finite values (shape_error 180 otherwise).
+  // finite values (shape_error 192 otherwise).
   explicit winograd_weights(const tensor<T>& weight) {
-    NST_CHECK(weight.rank() == 4 && weight.dim(2) == 3 && weight.dim(3) == 3 && weight.size() > 0, shape_error, 180,
+    NST_CHECK(weight.rank() == 4 && weight.dim(2) == 3 && weight.dim(3) == 3 && weight.size() > 0, shape_error, 192,
               "winograd_weights: expected a non-empty 3x3 kernel [O,C,3,3], got ", weight.shape());
     out_ = weight.dim(0);
     in_ = weight.dim(1);
@@ -305,7 +305,7 @@ void winograd_forward_products(const winograd_weights<T, M>& u, index_t count, c
 
 // y = conv2d(input, weight, bias, {1, 1}) for the weight `u` was built from, then y = max(y, 0)
 // when `relu` (fused: no second pass). input [N,C,H,W] with C = u.in_channels(); bias [O] or
-// empty. Output [N,O,H,W]. shape_error 181/182 for other shapes, value_error 300 for empty u.
+// empty. Output [N,O,H,W]. shape_error 193/194 for other shapes, value_error 300 for empty u.
 template <class T, int M>
 tensor<T> winograd_conv3x3(const tensor<T>& input, const winograd_weights<T, M>& u, const tensor<T>& bias = {},
                            bool relu = false) {
@@ -313,10 +313,10 @@ tensor<T> winograd_conv3x3(const tensor<T>& input, const winograd_weights<T, M>&
   constexpr int alpha = winograd_weights<T, M>::alpha, positions = winograd_weights<T, M>::positions;
   constexpr int lanes = detail::winograd_lanes<T>;
   NST_CHECK(!u.empty(), value_error, 300, "winograd_conv3x3: the winograd_weights are empty (default-constructed)");
-  NST_CHECK(input.rank() == 4 && input.size() > 0 && input.dim(1) == u.in_channels(), shape_error, 181,
+  NST_CHECK(input.rank() == 4 && input.size() > 0 && input.dim(1) == u.in_channels(), shape_error, 193,
             "winograd_conv3x3: expected a non-empty input [N,", u.in_channels(), ",H,W] for weights [",
             u.out_channels(), ",", u.in_channels(), ",3,3], got ", input.shape());
-  NST_CHECK(bias.empty() || (bias.rank() == 1 && bias.dim(0) == u.out_channels()), shape_error, 182,
+  NST_CHECK(bias.empty() || (bias.rank() == 1 && bias.dim(0) == u.out_channels()), shape_error, 194,
             "winograd_conv3x3: bias must be [", u.out_channels(), "] or empty, got ", bias.shape());
   const index_t channels = input.dim(1), outs = u.out_channels();
   const detail::winograd_tiling<M> tiling(input.dim(0), input.dim(2), input.dim(3));
@@ -379,7 +379,7 @@ tensor<T> winograd_conv3x3(const tensor<T>& input, const winograd_weights<T, M>&
 // with dy = grad_output, or, when `mask` (of the ReLU after the convolution) is given,
 // dy = grad_output where its bit is set and 0 elsewhere (the ReLU's backward, fused).
 // grad_output [N,O,H,W] with O = u.out_channels(); mask empty or of its shape. Returns
-// [N,C,H,W]. shape_error 183/184 for other shapes, value_error 300 for empty u.
+// [N,C,H,W]. shape_error 195/196 for other shapes, value_error 300 for empty u.
 //
 // It is the adjoint of the forward pass, with the same transformed weights U:
 //   dx = Σ_tiles B [ U_ξᵀ · (A dy Aᵀ)_ξ ] Bᵀ,
@@ -395,9 +395,9 @@ tensor<T> winograd_conv3x3_backward_input(const tensor<T>& grad_output, const wi
   NST_CHECK(!u.empty(), value_error, 300,
             "winograd_conv3x3_backward_input: the winograd_weights are empty (default-constructed)");
   NST_CHECK(grad_output.rank() == 4 && grad_output.size() > 0 && grad_output.dim(1) == u.out_channels(), shape_error,
-            183, "winograd_conv3x3_backward_input: expected a non-empty grad_output [N,", u.out_channels(),
+            195, "winograd_conv3x3_backward_input: expected a non-empty grad_output [N,", u.out_channels(),
             ",H,W] for weights [", u.out_channels(), ",", u.in_channels(), ",3,3], got ", grad_output.shape());
-  NST_CHECK(mask.empty() || mask.shape() == grad_output.shape(), shape_error, 184,
+  NST_CHECK(mask.empty() || mask.shape() == grad_output.shape(), shape_error, 196,
             "winograd_conv3x3_backward_input: the ReLU mask ", mask.shape(), " differs from grad_output ",
             grad_output.shape());
   using const_matrix_map = typename tensor<T>::const_matrix_map;

@@ -35,6 +35,8 @@ struct adam_state {
   tensor<T> average;         // a, the moving average of the iterates (empty when averaging is off)
 };
 
+// The Adam policy (as torch.optim.Adam, plus optional iterate averaging) for nst::minimize;
+// value_error 223 for a learning rate, beta, epsilon or average_decay out of range.
 struct adam {
   double learning_rate = 10;
   double beta1 = 0.9;

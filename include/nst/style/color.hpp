@@ -52,9 +52,11 @@ tensor<T> mix_channels(const tensor<T>& image, const std::array<std::array<doubl
 }
 }  // namespace detail
 
+// RGB [N,3,H,W] -> YUV (BT.601: Y luminance, U and V chrominance); shape_error unless 3 channels.
 template <class T>
 tensor<T> rgb_to_yuv(const tensor<T>& rgb) { return detail::mix_channels(rgb, detail::rgb_to_yuv_matrix, "rgb_to_yuv"); }
 
+// The exact inverse of rgb_to_yuv.
 template <class T>
 tensor<T> yuv_to_rgb(const tensor<T>& yuv) {
   static const std::array<std::array<double, 3>, 3> inverse = [] {  // exact inverse of the matrix above

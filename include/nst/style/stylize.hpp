@@ -50,11 +50,15 @@
 
 namespace nst {
 
+// Which optimizer stylize() uses.
 enum class optimizer_kind { lbfgs, adam };
+// The starting image: the content, small seeded noise (neural-style's default) or a given image.
 enum class init_method { content, random, image };
 // The statistic the style loss matches: style_loss, mean_covariance_loss, wasserstein_style_loss.
 enum class style_loss_kind { gram, mean_covariance, wasserstein };
 
+// Everything stylize() can be asked to do, with neural-style's defaults; stylize() checks the
+// values (value_error naming the field) before any work.
 struct stylize_options {
   index_t image_size = 512;          // longer side of the result; 0 keeps the content's size
   double style_scale = 1.0;          // style images are resized to image_size * style_scale
@@ -149,10 +153,10 @@ inline void validate(const stylize_options& o, std::size_t style_count) {
     NST_CHECK(w >= 0 && std::isfinite(w), value_error, 297,
               "stylize: loss weights and the learning rate must be finite and >= 0, got ", w);
   NST_CHECK(o.lbfgs_history > 0, value_error, 297, "stylize: lbfgs_history must be positive, got ", o.lbfgs_history);
-  NST_CHECK(o.style_layer_weights.empty() || o.style_layer_weights.size() == o.style_layers.size(), value_error, 240,
+  NST_CHECK(o.style_layer_weights.empty() || o.style_layer_weights.size() == o.style_layers.size(), value_error, 247,
             "stylize: ", o.style_layer_weights.size(), " style layer weights for ", o.style_layers.size(),
             " style layers");
-  NST_CHECK(o.style_masks.empty() || o.style_masks.size() == style_count, value_error, 241, "stylize: ",
+  NST_CHECK(o.style_masks.empty() || o.style_masks.size() == style_count, value_error, 248, "stylize: ",
             o.style_masks.size(), " style masks for ", style_count, " style images");
   NST_CHECK(o.style_masks.empty() || o.style_blend_weights.empty(), value_error, 242,
             "stylize: style_masks and style_blend_weights exclude each other (masks say where each style goes)");
@@ -212,6 +216,7 @@ std::map<std::string, std::string> run_identity(const stylize_options& o) {
 
 }  // namespace detail
 
+// The default observer of stylize(): sees nothing, never stops the run.
 struct no_stylize_observer {
   template <class T>
   void operator()(const stylize_progress<T>&) const {}

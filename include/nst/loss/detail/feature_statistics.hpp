@@ -30,7 +30,7 @@ struct feature_moments {
 };
 
 inline void check_single_features(const shape& s, const char* function) {
-  NST_CHECK(s.rank() == 4 && s[0] == 1 && s.numel() > 0, shape_error, 180, function,
+  NST_CHECK(s.rank() == 4 && s[0] == 1 && s.numel() > 0, shape_error, 187, function,
             ": features must be a non-empty [1,C,H,W], got ", s);
 }
 
@@ -38,7 +38,7 @@ inline void check_single_features(const shape& s, const char* function) {
 template <class T>
 Eigen::Matrix<T, Eigen::Dynamic, 1> pixel_weights(const tensor<T>& weights, index_t pixels, const char* function) {
   if (weights.empty()) return Eigen::Matrix<T, Eigen::Dynamic, 1>::Constant(pixels, T(1) / static_cast<T>(pixels));
-  NST_CHECK(weights.size() == pixels, shape_error, 181, function, ": ", weights.size(), " pixel weights for ",
+  NST_CHECK(weights.size() == pixels, shape_error, 188, function, ": ", weights.size(), " pixel weights for ",
             pixels, " pixels");
   return weights.vector();
 }

@@ -43,15 +43,15 @@ class style_term {
   using loss_term_tag = void;
   using target_type = typename Statistic::target_type;
 
-  // `layer_weights`: one λ_l per layer, finite and >= 0 (empty = all 1); value_error 230, 231.
+  // `layer_weights`: one λ_l per layer, finite and >= 0 (empty = all 1); value_error 235, 236.
   style_term(T weight, std::vector<std::string> layers, std::vector<T> layer_weights = {})
       : weight_(weight), layers_(std::move(layers)), layer_weights_(std::move(layer_weights)) {
     NST_CHECK(!layers_.empty(), value_error, 292, "style loss: no style layers given");
     if (layer_weights_.empty()) layer_weights_.assign(layers_.size(), T(1));
-    NST_CHECK(layer_weights_.size() == layers_.size(), value_error, 230, "style loss: ", layer_weights_.size(),
+    NST_CHECK(layer_weights_.size() == layers_.size(), value_error, 235, "style loss: ", layer_weights_.size(),
               " layer weights for ", layers_.size(), " style layers");
     for (T w : layer_weights_)
-      NST_CHECK(w >= T(0) && std::isfinite(w), value_error, 231, "style loss: layer weight ", w,
+      NST_CHECK(w >= T(0) && std::isfinite(w), value_error, 236, "style loss: layer weight ", w,
                 " is not a finite non-negative number");
   }
 
@@ -94,15 +94,15 @@ class style_term {
   }
 
   // Style image k shapes the image where masks[k] (one per style image, [1,1,h,w] of any size,
-  // values in [0,1]) is non-zero, weighted by the mask; shape_error 182, value_error 232-234.
+  // values in [0,1]) is non-zero, weighted by the mask; shape_error 189, value_error 237, 233, 234.
   void set_guided_targets(const std::vector<feature_map<T>>& style_features, const std::vector<tensor<T>>& masks) {
     NST_CHECK(!style_features.empty(), value_error, 293, "style loss: no style images given");
-    NST_CHECK(masks.size() == style_features.size(), value_error, 232, "style loss: ", masks.size(),
+    NST_CHECK(masks.size() == style_features.size(), value_error, 237, "style loss: ", masks.size(),
               " masks for ", style_features.size(), " style images");
     std::vector<region> guided(style_features.size());
     for (std::size_t k = 0; k < masks.size(); ++k) {
       const tensor<T>& mask = masks[k];
-      NST_CHECK(mask.rank() == 4 && mask.dim(0) == 1 && mask.dim(1) == 1 && mask.size() > 0, shape_error, 182,
+      NST_CHECK(mask.rank() == 4 && mask.dim(0) == 1 && mask.dim(1) == 1 && mask.size() > 0, shape_error, 189,
                 "style loss: mask ", k, " must be [1,1,H,W], got ", mask.shape());
       for (T v : mask)
         NST_CHECK(v >= T(0) && v <= T(1), value_error, 233, "style loss: mask ", k, " holds ", v,
@@ -130,7 +130,7 @@ class style_term {
       for (const region& r : regions_) {
         tensor<T> weights;
         if (!r.mask.empty()) {
-          NST_CHECK(features.value().rank() == 4, shape_error, 183, "style loss: features at ", layers_[l],
+          NST_CHECK(features.value().rank() == 4, shape_error, 190, "style loss: features at ", layers_[l],
                     " must be [1,C,H,W] to be masked, got ", features.shape());
           weights = mask_weights(r.mask, features.value().dim(2), features.value().dim(3));
           if (weights.empty()) continue;  // the region vanishes at this resolution
