@@ -2,26 +2,15 @@
 
 #include <cmath>
 
+#include "../support/narrow_vgg.hpp"
 #include "../support/support.hpp"
 
 namespace {
-// A VGG19 with the real topology but narrow channels and seeded He-initialised weights,
-// conv1_1 .. conv3_4 only (like the shared partial weights).
+// conv1_1 .. conv3_4 only (like the shared partial weights), 4 to 8 channels.
 nst::vgg19<double> tiny_vgg() {
-  const std::vector<std::pair<std::string, std::pair<int, int>>> convs = {
-      {"conv1_1", {3, 4}}, {"conv1_2", {4, 4}}, {"conv2_1", {4, 6}}, {"conv2_2", {6, 6}},
-      {"conv3_1", {6, 8}}, {"conv3_2", {8, 8}}, {"conv3_3", {8, 8}}, {"conv3_4", {8, 8}}};
-  nst::weight_file<double> weights;
-  weights.format = "memory";
-  unsigned seed = 100;
-  for (const auto& [name, io] : convs) {
-    const double scale = std::sqrt(2.0 / (9.0 * io.first)) * std::sqrt(3.0);
-    weights.tensors[name + ".weight"] = nst_test::random_tensor<double>({io.second, io.first, 3, 3}, seed++, -scale, scale);
-    weights.tensors[name + ".bias"] = nst_test::random_tensor<double>({io.second}, seed++, -0.05, 0.05);
-    weights.names.push_back(name + ".weight");
-    weights.names.push_back(name + ".bias");
-  }
-  return nst::vgg19<double>(std::move(weights));
+  return nst_test::narrow_vgg({{"conv1_1", {3, 4}}, {"conv1_2", {4, 4}}, {"conv2_1", {4, 6}}, {"conv2_2", {6, 6}},
+                               {"conv3_1", {6, 8}}, {"conv3_2", {8, 8}}, {"conv3_3", {8, 8}}, {"conv3_4", {8, 8}}},
+                              100);
 }
 
 nst::stylize_options small_options() {
