@@ -9,21 +9,11 @@
 
 namespace {
 
+using nst_test::error_of_largest;
+
 using nst::conv_algorithm;
 using nst::index_t;
 using nst::padding_mode;
-
-// max |got - want| / max |want| (Winograd's error scales with the layer, not each output).
-template <class T>
-double error_of_largest(const nst::tensor<T>& got, const nst::tensor<T>& want) {
-  REQUIRE(got.shape() == want.shape());
-  double largest = 0, worst = 0;
-  for (index_t i = 0; i < want.size(); ++i) {
-    largest = std::max(largest, std::abs(static_cast<double>(want[i])));
-    worst = std::max(worst, std::abs(static_cast<double>(got[i]) - static_cast<double>(want[i])));
-  }
-  return largest > 0 ? worst / largest : worst;
-}
 
 // The definition: pad (zeros: conv2d's own padding), conv2d_reference, relu.
 template <class T>

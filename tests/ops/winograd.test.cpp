@@ -8,20 +8,9 @@
 
 namespace {
 
-using nst::index_t;
+using nst_test::error_of_largest;
 
-// max |got - want| / max |want|: Winograd's round-off scales with the layer's magnitude, not
-// with each output (an output that cancels to ~0 carries the error of its large terms).
-template <class T>
-double error_of_largest(const nst::tensor<T>& got, const nst::tensor<T>& want) {
-  REQUIRE(got.shape() == want.shape());
-  double largest = 0, worst = 0;
-  for (index_t i = 0; i < want.size(); ++i) {
-    largest = std::max(largest, std::abs(static_cast<double>(want[i])));
-    worst = std::max(worst, std::abs(static_cast<double>(got[i]) - static_cast<double>(want[i])));
-  }
-  return largest > 0 ? worst / largest : worst;
-}
+using nst::index_t;
 
 // Measured (inputs and weights uniform in [-1, 1], up to 37 channels): float F(4x4) 1e-6 .. 4.8e-6
 // of the largest output, F(2x2) up to 2.8e-7; double below 1e-15. The bounds leave headroom.

@@ -36,6 +36,20 @@ double max_relative_error(const nst::tensor<T>& a, const nst::tensor<U>& b, doub
   return worst;
 }
 
+// max |got - want| / max |want|: for fast convolutions (Winograd), whose round-off scales with
+// the layer's magnitude, not with each output (an output that cancels to ~0 carries the error of
+// its large terms). Shapes must match.
+template <class T>
+double error_of_largest(const nst::tensor<T>& got, const nst::tensor<T>& want) {
+  REQUIRE(got.shape() == want.shape());
+  double largest = 0, worst = 0;
+  for (nst::index_t i = 0; i < want.size(); ++i) {
+    largest = std::max(largest, std::abs(static_cast<double>(want[i])));
+    worst = std::max(worst, std::abs(static_cast<double>(got[i]) - static_cast<double>(want[i])));
+  }
+  return largest > 0 ? worst / largest : worst;
+}
+
 inline std::string fixture_path(const std::string& name) { return std::string(NST_TEST_FIXTURES) + "/" + name; }
 inline std::string shared_path(const std::string& name) { return std::string(NST_SHARED_DIR) + "/" + name; }
 
