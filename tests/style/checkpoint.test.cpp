@@ -1,6 +1,7 @@
 #include <nst/style/checkpoint.hpp>
 #include <nst/style/stylize.hpp>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 
@@ -41,13 +42,17 @@ struct observed {
 
 // Runs `options` once without a stop, and once stopped after `stop_at` iterations (as Ctrl-C
 // does: the observer returns false), saved, loaded and resumed; both must give the same bytes
-// and report the same iterations, evaluation counts and losses.
+// and report the same iterations, evaluation counts and losses. With scales > 1, stop_at counts
+// the iterations of all scales and must fall in the last one (the state is the last scale's).
 void check_resume_is_exact(nst::stylize_options options, int stop_at) {
+  const int iterations_per_run = options.iterations * options.scales;
+  const int before_last_scale = options.iterations * (options.scales - 1);
+  REQUIRE(stop_at > before_last_scale);
   std::vector<observed> whole, pieces;
   const auto uninterrupted = nst::stylize(narrow_net(), content, {style}, options, [&](const nst::stylize_progress<float>& p) {
     whole.push_back({p.iteration, p.evaluations, p.loss});
   });
-  REQUIRE(whole.size() == static_cast<std::size_t>(options.iterations));
+  REQUIRE(whole.size() == static_cast<std::size_t>(iterations_per_run));
 
   const std::string path = temporary_path("resume");
   nst::stylize_state<float> state;
@@ -55,13 +60,14 @@ void check_resume_is_exact(nst::stylize_options options, int stop_at) {
     pieces.push_back({p.iteration, p.evaluations, p.loss});
     return p.iteration < stop_at;
   }, {}, &state);
-  REQUIRE(state.iteration == stop_at);
+  REQUIRE(state.iteration == stop_at - before_last_scale);
   nst::save_checkpoint(path, state);
 
   auto resumed_state = nst::load_checkpoint<float>(path);
   std::remove(path.c_str());
-  CHECK(resumed_state.iteration == stop_at);
+  CHECK(resumed_state.iteration == stop_at - before_last_scale);
   CHECK(same_bytes(resumed_state.x, state.x));
+  CHECK(same_bytes(resumed_state.adam.average, state.adam.average));
   const auto resumed = nst::stylize(narrow_net(), content, {style}, options, [&](const nst::stylize_progress<float>& p) {
     pieces.push_back({p.iteration, p.evaluations, p.loss});
   }, {}, &resumed_state);
@@ -84,6 +90,94 @@ TEST_CASE("checkpoint: a resumed run gives the bytes of an uninterrupted one", "
     o.optimizer = nst::optimizer_kind::adam;
     check_resume_is_exact(o, 3);
   }
+  SECTION("Adam with iterate averaging (the average is saved and restored)") {
+    o.optimizer = nst::optimizer_kind::adam;
+    o.adam_average = 0.8;
+    check_resume_is_exact(o, 4);
+  }
+  SECTION("coarse to fine, stopped during the last scale (L-BFGS)") {
+    o.scales = 2;
+    o.iterations = 5;
+    check_resume_is_exact(o, 8);
+  }
+  SECTION("coarse to fine, stopped during the last scale (Adam with averaging)") {
+    o.scales = 3;
+    o.iterations = 4;
+    o.optimizer = nst::optimizer_kind::adam;
+    o.adam_average = 0.5;
+    check_resume_is_exact(o, 10);
+  }
+}
+
+TEST_CASE("checkpoint: a coarse-to-fine run stopped before its last scale leaves no state", "[style][checkpoint]") {
+  auto o = small_options();
+  o.scales = 2;
+  o.iterations = 4;
+  nst::stylize_state<float> state;
+  bool saw_state = false;
+  nst::stylize(narrow_net(), content, {style}, o, [&](const nst::stylize_progress<float>& p) {
+    saw_state = saw_state || p.state != nullptr;
+    return p.iteration < 3;
+  }, {}, &state);
+  CHECK_FALSE(saw_state);
+  CHECK(state.x.empty());
+  CHECK_THROWS_WITH(nst::save_checkpoint(temporary_path("early"), state), Catch::Contains("no image"));
+}
+
+TEST_CASE("checkpoint: the Adam iterate average is stored only when the run keeps one", "[style][checkpoint]") {
+  auto o = small_options();
+  o.iterations = 3;
+  o.optimizer = nst::optimizer_kind::adam;
+  const std::string path = temporary_path("average");
+  auto run_and_save = [&](double average) {
+    o.adam_average = average;
+    nst::stylize_state<float> state;
+    nst::stylize(narrow_net(), content, {style}, o, {}, {}, &state);
+    nst::save_checkpoint(path, state);
+    return state;
+  };
+  // As an nst that did not store the average wrote it: no tensor, no "adam.averaged".
+  auto strip_average = [&] {
+    auto file = nst::load_safetensors<float>(path);
+    const bool had = file.tensors.erase("adam.average") != 0;
+    if (had) file.names.erase(std::find(file.names.begin(), file.names.end(), "adam.average"));
+    file.metadata.erase("adam.averaged");
+    nst::save_safetensors<float>(path, file.tensors, file.names, file.metadata);
+    return had;
+  };
+
+  SECTION("averaging off: no average saved; an older checkpoint still loads and resumes") {
+    const auto state = run_and_save(0);
+    CHECK(state.adam.average.empty());
+    CHECK(nst::load_checkpoint<float>(path).adam.average.empty());
+    CHECK_FALSE(strip_average());
+    auto old = nst::load_checkpoint<float>(path);
+    o.iterations = 5;
+    CHECK_NOTHROW(nst::stylize(narrow_net(), content, {style}, o, {}, {}, &old));
+    CHECK(old.iteration == 5);
+  }
+  SECTION("averaging on: an older checkpoint without the average is refused clearly") {
+    const auto state = run_and_save(0.9);
+    REQUIRE(state.adam.average.shape() == state.x.shape());
+    CHECK(same_bytes(nst::load_checkpoint<float>(path).adam.average, state.adam.average));
+    CHECK(strip_average());
+    try {
+      nst::load_checkpoint<float>(path);
+      FAIL("an averaged Adam run loaded without its average");
+    } catch (const nst::value_error& e) {
+      CHECK(e.id() == 259);
+      CHECK_THAT(e.what(), Catch::Contains(path) && Catch::Contains("iterate averaging"));
+    }
+  }
+  SECTION("a checkpoint that says it holds the average but lacks the tensor is malformed") {
+    run_and_save(0.9);
+    auto file = nst::load_safetensors<float>(path);
+    file.tensors.erase("adam.average");
+    file.names.erase(std::find(file.names.begin(), file.names.end(), "adam.average"));
+    nst::save_safetensors<float>(path, file.tensors, file.names, file.metadata);
+    CHECK_THROWS_WITH(nst::load_checkpoint<float>(path), Catch::Contains("adam.average"));
+  }
+  std::remove(path.c_str());
 }
 
 TEST_CASE("checkpoint: saving leaves the state as it was and reads back every field", "[style][checkpoint]") {

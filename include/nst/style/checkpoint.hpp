@@ -2,7 +2,7 @@
 //
 // A checkpoint is a safetensors file: the image being optimised (`x`, in the network's input
 // space), the optimizer's tensors (L-BFGS's direction, last gradient and history pairs, or
-// Adam's moments) and, as metadata, the counters, the scalars (as hexadecimal floating point,
+// Adam's moments and, with averaging on, its iterate average) and, as metadata, the counters, the scalars (as hexadecimal floating point,
 // so that they read back to the same bits) and the run's identity (stylize_state::run). A run
 // resumed from it with the same inputs and options gives the same bytes as one never stopped.
 //
@@ -19,8 +19,10 @@
 // Saving is atomic (the old file stays whole until the new one is complete) and copies no
 // tensor: they are lent to the writer and given back. Errors: an empty state (value_error 257),
 // a file that is not an nst checkpoint or whose metadata or tensors are malformed (format_error
-// 380-384), a checkpoint of another scalar type (value_error 258), and the io/format errors of
-// save_safetensors and load_safetensors.
+// 380-384), a checkpoint of another scalar type (value_error 258), an averaged Adam run saved
+// without its iterate average (value_error 259), and the io/format errors of save_safetensors
+// and load_safetensors. Checkpoints written before the average was stored still load; only
+// those of runs with averaging on (run.adam_average not 0) cannot be continued.
 #pragma once
 
 #include <algorithm>
@@ -144,6 +146,7 @@ void save_checkpoint(const std::string& path, stylize_state<T>& state) {
       {"lbfgs.hessian_scale", detail::exact_text(state.lbfgs.hessian_scale)},
       {"lbfgs.pairs", std::to_string(state.lbfgs.steps.size())},
       {"adam.step", std::to_string(state.adam.step)},
+      {"adam.averaged", state.adam.average.empty() ? "no" : "yes"},
   };
   std::string curvatures;
   for (double rho : state.lbfgs.inverse_curvatures) curvatures += (curvatures.empty() ? "" : ",") + detail::exact_text(rho);
@@ -160,13 +163,16 @@ void save_checkpoint(const std::string& path, stylize_state<T>& state) {
   }
   lent.lend("adam.first_moment", state.adam.first_moment);
   lent.lend("adam.second_moment", state.adam.second_moment);
+  lent.lend("adam.average", state.adam.average);
   save_safetensors(path, lent.tensors(), lent.order(), metadata);
 }
 
 // Reads a checkpoint written by save_checkpoint<T>. format_error 380 when `path` is not an nst
 // checkpoint, 381 for an unknown checkpoint version, 382 for missing or malformed metadata, 383
 // for a missing tensor, 384 for a tensor whose shape is not the image's; value_error 258 when
-// the checkpoint holds another scalar type; the errors of load_safetensors.
+// the checkpoint holds another scalar type; value_error 259 for an Adam run with iterate
+// averaging saved without its average (by an nst that did not store it); the errors of
+// load_safetensors.
 template <class T>
 stylize_state<T> load_checkpoint(const std::string& path) {
   weight_file<T> file = load_safetensors<T>(path);
@@ -220,6 +226,15 @@ stylize_state<T> load_checkpoint(const std::string& path) {
   state.adam.step = meta.integer("adam.step");
   state.adam.first_moment = take_like_x("adam.first_moment", state.adam.step > 0);
   state.adam.second_moment = take_like_x("adam.second_moment", state.adam.step > 0);
+  // "adam.averaged" is absent from checkpoints written before the average was stored: those
+  // load, unless their run needs an average (stylize's run identity says adam_average).
+  const bool averaged = file.metadata.count("adam.averaged") != 0 && meta.text("adam.averaged") == "yes";
+  state.adam.average = take_like_x("adam.average", averaged);
+  const auto decay = file.metadata.find("run.adam_average");
+  const bool needs_average = state.adam.step > 0 && decay != file.metadata.end() && std::strtod(decay->second.c_str(), nullptr) != 0;
+  NST_CHECK(!needs_average || !state.adam.average.empty(), value_error, 259, "load_checkpoint: ", path,
+            " holds an Adam run with iterate averaging (adam_average ", decay->second,
+            ") but not its average (written by an older nst): it cannot be continued exactly; start the run again");
 
   const std::string prefix = "run.";
   for (const auto& [key, value] : file.metadata)
