@@ -240,16 +240,23 @@ int stylize_one(const stylize_command& c, const nst::tensor<float>& content, con
 
 // --content DIR_OR_LIST --output-dir DIR: every content image through the network and style
 // images loaded once, the result of NAME.jpg written to DIR/NAME.png. An image that fails is
-// reported and skipped; the exit status is 1 when any failed, 128 + the signal when one stopped
-// the batch.
+// reported and skipped, as is one in `over_budget` (file -> why --max-memory refuses it); the
+// exit status is 1 when any failed, 128 + the signal when one stopped the batch.
 int stylize_batch(const stylize_command& c, const std::vector<std::string>& contents, const nst::vgg19<float>& net,
-                  const std::vector<nst::tensor<float>>& styles, const nst::tensor<float>& init) {
+                  const std::vector<nst::tensor<float>>& styles, const nst::tensor<float>& init,
+                  const std::map<std::string, std::string>& over_budget) {
   int failed = 0;
   for (std::size_t i = 0; i < contents.size(); ++i) {
     stylize_command one = c;
     one.content = contents[i];
     one.output = (std::filesystem::path(c.output_dir) / std::filesystem::path(contents[i]).stem()).string() + ".png";
     std::fprintf(stderr, "nst: [%zu/%zu] %s -> %s\n", i + 1, contents.size(), one.content.c_str(), one.output.c_str());
+    const auto refused = over_budget.find(contents[i]);
+    if (refused != over_budget.end()) {
+      std::fprintf(stderr, "nst: error: %s %s (skipped)\n", contents[i].c_str(), refused->second.c_str());
+      ++failed;
+      continue;
+    }
     int status = 1;
     try {
       nst::stylize_state<float> state;
@@ -266,12 +273,42 @@ int stylize_batch(const stylize_command& c, const std::vector<std::string>& cont
   return failed > 0 ? 1 : 0;
 }
 
+// A content image's name and size in pixels, for --max-memory.
+struct image_extent {
+  std::string file;
+  long long height = 0, width = 0;
+};
+
+// Why --max-memory refuses `image` by the fit `e` ("needs about ... would fit"), or "" when its
+// estimated peak at --image-size fits. Only the pixel count differs from image to image, so one
+// fit serves a whole batch.
+std::string over_budget_reason(const stylize_command& c, const memory_estimate& e, const image_extent& image) {
+  const long long size = c.options.image_size;
+  const double budget = static_cast<double>(c.max_memory);
+  const double peak = e.fixed_bytes + e.per_pixel_bytes * pixels_at(image.height, image.width, size);
+  if (peak <= budget) return "";
+  // 10% to spare: the estimate of another size, from new probe runs, varies by a few percent.
+  const long long fits = largest_fitting_size(e, image.height, image.width, 0.9 * budget);
+  return "needs about " + format_bytes(peak) + " at " + std::to_string(size) + " px, more than --max-memory " +
+         format_bytes(budget) + "; " +
+         (fits > 0 ? "--image-size " + std::to_string(fits) + " would fit" : std::string("no image size fits"));
+}
+
 // --max-memory: estimates the run's peak memory from two short runs of this command at small
-// sizes (memory.hpp), prints it, and refuses a run that would not fit, naming the largest
-// --image-size that would. A batch is estimated with its first image.
-void check_memory_budget(const stylize_command& c, const std::vector<std::string>& args,
-                         const std::vector<option>& table, const std::string& content, long long height,
-                         long long width) {
+// sizes (memory.hpp) on the image of `images` with the most pixels at --image-size, and prints
+// it. One image over budget is refused (an error naming the largest --image-size that fits); in
+// a batch each image is checked with the same fit and those over budget are returned (file ->
+// reason) to be reported and skipped.
+std::map<std::string, std::string> check_memory_budget(const stylize_command& c, const std::vector<std::string>& args,
+                                                       const std::vector<option>& table,
+                                                       const std::vector<image_extent>& images) {
+  if (images.empty()) return {};  // a batch of unreadable files: each is reported when its turn comes
+  const long long size = c.options.image_size;
+  const image_extent& largest = *std::max_element(images.begin(), images.end(), [&](const auto& a, const auto& b) {
+    return pixels_at(a.height, a.width, size) < pixels_at(b.height, b.width, size);
+  });
+  const std::string& content = largest.file;
+  const long long height = largest.height, width = largest.width;
   // The probes run the same options on the same content, writing nothing of the user's.
   static const std::set<std::string> dropped = {
       "--max-memory", "--output", "--output-dir", "--checkpoint", "--checkpoint-every", "--resume", "--log-json",
@@ -294,7 +331,6 @@ void check_memory_budget(const stylize_command& c, const std::vector<std::string
     probe.push_back(a);
 
   const int probe_iterations = 3;
-  const long long size = c.options.image_size;
   const bool lbfgs = c.options.optimizer == nst::optimizer_kind::lbfgs;
   const int pairs = std::min(c.options.lbfgs_history, std::max(0, c.options.iterations - 1));
   const double extra_pairs = lbfgs ? std::max(0, pairs - (probe_iterations - 1)) : 0;
@@ -306,17 +342,17 @@ void check_memory_budget(const stylize_command& c, const std::vector<std::string
     throw;
   }
   std::remove(scratch.c_str());
-  std::fprintf(stderr, "nst: estimated peak memory %s at %lld px (from runs at %lld and %lld px), budget %s\n",
+  std::fprintf(stderr, "nst: estimated peak memory %s at %lld px (from runs at %lld and %lld px), budget %s%s\n",
                format_bytes(e.peak_bytes).c_str(), size, e.probe_sizes[0], e.probe_sizes[1],
-               format_bytes(static_cast<double>(c.max_memory)).c_str());
-  if (e.peak_bytes > static_cast<double>(c.max_memory)) {
-    // 10% to spare: the estimate of another size, from new probe runs, varies by a few percent.
-    const long long fits = largest_fitting_size(e, height, width, 0.9 * static_cast<double>(c.max_memory));
-    throw std::runtime_error("the run needs about " + format_bytes(e.peak_bytes) + " at " + std::to_string(size) +
-                             " px, more than --max-memory " + format_bytes(static_cast<double>(c.max_memory)) + "; " +
-                             (fits > 0 ? "--image-size " + std::to_string(fits) + " would fit"
-                                       : std::string("no image size fits")));
+               format_bytes(static_cast<double>(c.max_memory)).c_str(),
+               c.output_dir.empty() ? "" : ("; for " + content + ", the batch's largest image").c_str());
+  std::map<std::string, std::string> over_budget;
+  for (const image_extent& image : images) {
+    const std::string reason = over_budget_reason(c, e, image);
+    if (!reason.empty() && c.output_dir.empty()) throw std::runtime_error("the run " + reason);
+    if (!reason.empty()) over_budget[image.file] = reason;
   }
+  return over_budget;
 }
 
 int run_stylize(const std::vector<std::string>& args) {
@@ -336,8 +372,6 @@ int run_stylize(const std::vector<std::string>& args) {
   if (!c.output_dir.empty() && (!c.checkpoint.empty() || !c.resume.empty() || !c.sheet.empty() ||
                                 !c.loss_curve.empty() || !c.log_json.empty()))
     throw usage_error("--checkpoint, --resume, --sheet, --loss-curve and --log-json take one --content, not --output-dir");
-  if ((!c.checkpoint.empty() || !c.resume.empty()) && c.options.scales > 1)
-    throw usage_error("--checkpoint and --resume work with --scales 1");
   if (c.options.init == nst::init_method::image && c.init_image.empty())
     throw usage_error("--init image needs --init-image FILE");
   if (!c.options.style_blend_weights.empty() && c.options.style_blend_weights.size() != c.styles.size())
@@ -384,9 +418,22 @@ int run_stylize(const std::vector<std::string>& args) {
   }
   // A batch reads each content image when its turn comes, so that a bad one is skipped.
   const auto content = c.output_dir.empty() ? nst::load_image<float>(c.content) : nst::tensor<float>();
+  std::map<std::string, std::string> over_budget;  // the batch's images --max-memory refuses, with the reason
   if (c.max_memory > 0) {
-    const auto first = c.output_dir.empty() ? content : nst::load_image<float>(contents.front());
-    check_memory_budget(c, args, table, contents.front(), first.dim(2), first.dim(3));
+    std::vector<image_extent> extents;
+    if (c.output_dir.empty()) {
+      extents.push_back({c.content, content.dim(2), content.dim(3)});
+    } else {
+      for (const std::string& file : contents) {
+        try {
+          const auto image = nst::load_image<float>(file);
+          extents.push_back({file, image.dim(2), image.dim(3)});
+        } catch (const nst::error&) {
+          // an unreadable image is reported and skipped when its turn comes
+        }
+      }
+    }
+    over_budget = check_memory_budget(c, args, table, extents);
   }
   std::vector<nst::tensor<float>> styles;
   for (const std::string& s : c.styles) styles.push_back(nst::load_image<float>(s));
@@ -409,17 +456,27 @@ int run_stylize(const std::vector<std::string>& args) {
     for (const std::string& layer : *layers) net.channels(layer);  // an unknown or missing layer fails now
 
   stop_gracefully_on_signals();
-  if (!c.output_dir.empty()) return stylize_batch(c, contents, net, styles, init);
+  if (!c.output_dir.empty()) return stylize_batch(c, contents, net, styles, init, over_budget);
   return stylize_one(c, content, net, styles, init, state);
 }
 
 int stylize_one(const stylize_command& c, const nst::tensor<float>& content, const nst::vgg19<float>& net,
                 const std::vector<nst::tensor<float>>& styles, const nst::tensor<float>& init,
                 nst::stylize_state<float>& state) {
-  if (state.iteration > 0)
-    std::fprintf(stderr, "nst: resuming %s at iteration %d\n", c.resume.c_str(), state.iteration);
   int planned_iterations = c.options.scale_iterations.empty() ? c.options.iterations * c.options.scales : 0;
   for (int n : c.options.scale_iterations) planned_iterations += n;
+  // With --scales N a checkpoint holds the last scale's state (its iterations counted from the
+  // start of that scale), and a resumed run goes straight to the last scale.
+  const int before_last_scale =
+      planned_iterations - (c.options.scale_iterations.empty() ? c.options.iterations : c.options.scale_iterations.back());
+  if (state.iteration > 0 && c.options.scales == 1)
+    std::fprintf(stderr, "nst: resuming %s at iteration %d\n", c.resume.c_str(), state.iteration);
+  if (state.iteration > 0 && c.options.scales > 1)
+    std::fprintf(stderr, "nst: resuming %s at iteration %d, the last scale's %d (the earlier scales are not run again)\n",
+                 c.resume.c_str(), before_last_scale + state.iteration, state.iteration);
+  if (!c.checkpoint.empty() && c.options.scales > 1)
+    std::fprintf(stderr, "nst: --checkpoint saves the last scale's state: nothing before iteration %d\n",
+                 before_last_scale + 1);
   std::fprintf(stderr, "nst: %s, preprocessing %s; %d iterations of %s at %lld px%s on %d thread(s)\n", c.weights.c_str(),
                nst::to_string(net.input_preprocessing()), planned_iterations,
                c.options.optimizer == nst::optimizer_kind::adam ? "Adam" : "L-BFGS",
@@ -457,9 +514,12 @@ int stylize_one(const stylize_command& c, const nst::tensor<float>& content, con
   }
   printer.finish();
   nst::save_image(c.output, result);
-  if (!c.checkpoint.empty()) {
+  if (!c.checkpoint.empty() && state.x.empty()) {
+    std::fprintf(stderr, "nst: no checkpoint written: the run stopped before its last scale (iteration %d), and a "
+                 "checkpoint holds the last scale's state; run it again from the start\n", before_last_scale + 1);
+  } else if (!c.checkpoint.empty()) {
     nst::save_checkpoint(c.checkpoint, state);
-    std::fprintf(stderr, "nst: wrote checkpoint %s (iteration %d)\n", c.checkpoint.c_str(), state.iteration);
+    std::fprintf(stderr, "nst: wrote checkpoint %s (iteration %d)\n", c.checkpoint.c_str(), before_last_scale + state.iteration);
   }
   if (!c.sheet.empty()) {
     std::vector<nst::tensor<float>> panels{content};
@@ -474,7 +534,7 @@ int stylize_one(const stylize_command& c, const nst::tensor<float>& content, con
   }
   if (stop_signal != 0)
     std::fprintf(stderr, "nst: stopped by signal %d after iteration %d of %d\n", static_cast<int>(stop_signal),
-                 last_iteration, c.options.iterations);
+                 last_iteration, planned_iterations);
   std::fprintf(stderr, "nst: wrote %s (%lldx%lld)\n", c.output.c_str(), static_cast<long long>(result.dim(3)),
                static_cast<long long>(result.dim(2)));
   if (c.measure_peak_memory) std::printf("peak_rss_bytes %llu\n", static_cast<unsigned long long>(peak_rss_bytes()));

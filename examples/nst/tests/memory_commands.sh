@@ -3,32 +3,25 @@
 # narrow VGG19 fixture). At two sizes the printed estimate must lie within 20% of the run's
 # measured peak resident set size (getrusage in the run itself, --measure-peak-memory, and
 # /usr/bin/time's when present); a budget below the estimate is refused before the run with one
-# error line naming an --image-size that fits, and that size then runs under the same budget.
+# error line naming an --image-size that fits, and that size then runs under the same budget. In
+# a batch (--output-dir) every image is checked, not only the first: one whose pixel count at
+# --image-size is over budget is reported by name and skipped, the others are stylized.
 #
 #   examples/nst/tests/memory_commands.sh NST_BINARY FIXTURES_DIR WORK_DIR
 set -euo pipefail
+# shellcheck source=tga.sh
+source "$(dirname "$0")/tga.sh"
 nst=$(realpath "$1")
 narrow=$(realpath "$2")/nn/narrow_vgg19.safetensors
 mkdir -p "$3"
 cd "$3"
-rm -f ./*.png ./*.txt
+rm -rf ./*.png ./*.txt photos results
 
 fail() {
   echo "memory_commands: $*" >&2
   exit 1
 }
 
-byte=()
-for ((i = 0; i < 256; i++)); do printf -v 'byte[i]' '\\%03o' "$i"; done
-make_tga() {
-  local out=$1 width=$2 height=$3 x y pixels=""
-  for ((y = 0; y < height; y++)); do
-    for ((x = 0; x < width; x++)); do
-      pixels+=${byte[(x + y) * 5 % 256]}${byte[y * 11 % 256]}${byte[x * 7 % 256]}
-    done
-  done
-  printf "\\0\\0\\2\\0\\0\\0\\0\\0\\0\\0\\0\\0${byte[width & 255]}${byte[width >> 8]}${byte[height & 255]}${byte[height >> 8]}\\030\\040$pixels" > "$out"
-}
 make_tga content.tga 40 30
 make_tga style.tga 20 20
 run=("$nst" stylize --content content.tga --style style.tga --weights "$narrow" --iterations 2 --print-every 0)
@@ -74,6 +67,23 @@ grep -q '^nst: error: the run needs about .* at 768 px, more than --max-memory .
 fits=$(sed -n 's/.*--image-size \([0-9]*\) would fit.*/\1/p' log.txt)
 [ "$fits" -lt 768 ] && [ "$fits" -gt 400 ] || fail "the size that fits, $fits, should lie between 400 and 768"
 "${run[@]}" --image-size "$fits" --output fits.png --max-memory "$budget" 2> log.txt || fail "--image-size $fits: $(cat log.txt)"
+
+# A batch under the budget of the 40x30 image at 768 px: its first image, 8:1, needs far less
+# (768x96 px), the square one more (768x768 px). The square one is refused by name and skipped;
+# the estimate printed is the largest image's.
+mkdir -p photos
+make_tga photos/a_wide.tga 64 8
+make_tga photos/b_square.tga 24 24 7
+status=0
+"${run[@]}" --image-size 768 --content photos --output-dir results --max-memory "$estimate" 2> log.txt || status=$?
+[ "$status" -eq 1 ] || fail "a batch with an image over budget: exit status $status, expected 1: $(cat log.txt)"
+grep -q '^nst: estimated peak memory .* at 768 px .*for photos/b_square\.tga, the batch.s largest image' log.txt ||
+  fail "the batch's estimate is not the largest image's: $(cat log.txt)"
+grep -q '^nst: error: photos/b_square\.tga needs about .* at 768 px, more than --max-memory .*; --image-size [0-9]* would fit (skipped)' log.txt ||
+  fail "the image over budget is not reported by name: $(cat log.txt)"
+[ "$(grep -c '^nst: error: ' log.txt)" -eq 2 ] || fail "expected the skipped image and the summary as errors: $(cat log.txt)"
+[ -s results/a_wide.png ] || fail "the image within budget was not stylized: $(cat log.txt)"
+[ ! -e results/b_square.png ] || fail "the image over budget was stylized"
 
 # A budget nothing fits in, and a malformed one.
 status=0
