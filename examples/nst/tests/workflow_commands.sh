@@ -3,12 +3,15 @@
 # 48 KB narrow VGG19 fixture), a few seconds in all:
 #   - --threads 1 and --threads 2 write the same bytes;
 #   - --checkpoint / --resume: a run stopped (after fewer iterations, or by SIGTERM) and resumed
-#     writes the same bytes as one never stopped, for L-BFGS and Adam; resuming with other
-#     options fails with one clear error line;
+#     writes the same bytes as one never stopped, for L-BFGS, Adam and Adam with --adam-ema, and
+#     with --scales 2 when stopped during the last scale (a run stopped before it writes no
+#     checkpoint and says so); resuming with other options fails with one clear error line;
 #   - --content DIR --output-dir DIR: every image stylized, a bad one reported and skipped, exit 1.
 #
 #   examples/nst/tests/workflow_commands.sh NST_BINARY FIXTURES_DIR WORK_DIR
 set -euo pipefail
+# shellcheck source=tga.sh
+source "$(dirname "$0")/tga.sh"
 nst=$(realpath "$1")
 narrow=$(realpath "$2")/nn/narrow_vgg19.safetensors
 mkdir -p "$3"
@@ -18,21 +21,6 @@ rm -rf ./*.png ./*.ckpt ./*.txt photos results
 fail() {
   echo "workflow_commands: $*" >&2
   exit 1
-}
-
-# byte[i]: the printf escape of the byte i, made once (no subshell per pixel).
-byte=()
-for ((i = 0; i < 256; i++)); do printf -v 'byte[i]' '\\%03o' "$i"; done
-
-# An uncompressed true-colour TGA of width x height; `seed` varies the pattern.
-make_tga() {
-  local out=$1 width=$2 height=$3 seed=$4 x y pixels=""
-  for ((y = 0; y < height; y++)); do
-    for ((x = 0; x < width; x++)); do  # BGR
-      pixels+=${byte[(x * seed + y * 3) % 256]}${byte[(y * 11 + seed) % 256]}${byte[(x * 7 + x * y) % 256]}
-    done
-  done
-  printf "\\0\\0\\2\\0\\0\\0\\0\\0\\0\\0\\0\\0${byte[width & 255]}${byte[width >> 8]}${byte[height & 255]}${byte[height >> 8]}\\030\\040$pixels" > "$out"
 }
 
 make_tga content.tga 40 30 5
@@ -45,9 +33,10 @@ run=("$nst" stylize --content content.tga --style style.tga --weights "$narrow" 
 "${run[@]}" --iterations 8 --threads 2 --output two.png 2> log.txt || fail "2 threads: $(cat log.txt)"
 cmp -s one.png two.png || fail "--threads 1 and --threads 2 wrote different images"
 
-# Checkpoint and resume, for each optimizer.
-for optimizer in lbfgs adam; do
-  opt=("${run[@]}" --optimizer "$optimizer")
+# Checkpoint and resume, for each optimizer, and Adam with its iterate average (also saved).
+for optimizer in lbfgs adam-ema adam; do
+  opt=("${run[@]}" --optimizer "${optimizer%-ema}")
+  [ "$optimizer" = adam-ema ] && opt+=(--adam-ema 0.8)
   "${opt[@]}" --iterations 14 --output whole.png 2> log.txt || fail "$optimizer whole run: $(cat log.txt)"
 
   # Stopped after 6 of the planned iterations, then continued to 14.
@@ -57,6 +46,9 @@ for optimizer in lbfgs adam; do
   grep -q "resuming run.ckpt at iteration 6" log.txt || fail "$optimizer: no resume line in: $(cat log.txt)"
   cmp -s whole.png resumed.png || fail "$optimizer: the resumed run differs from the whole run"
 
+  # (Not with --adam-ema: a run resumed at its very end, as when SIGTERM comes after the last
+  # iteration, returns the last iterate instead of the average.)
+  [ "$optimizer" = adam-ema ] && continue
   # Stopped by SIGTERM wherever it is (perhaps already done), then continued: still the same.
   rm -f run.ckpt
   "${opt[@]}" --iterations 14 --output stopped.png --checkpoint run.ckpt --checkpoint-every 3 2> log.txt &
@@ -69,6 +61,38 @@ for optimizer in lbfgs adam; do
   "${opt[@]}" --iterations 14 --output resumed.png --resume run.ckpt 2> log.txt || fail "$optimizer resume: $(cat log.txt)"
   cmp -s whole.png resumed.png || fail "$optimizer: the run resumed after SIGTERM differs from the whole run"
 done
+
+# Coarse to fine: the checkpoint holds the last scale's state and a resumed run goes straight to
+# the last scale. Stopped after 4 of its 9 iterations there, then resumed: the same bytes.
+for optimizer in lbfgs adam-ema; do
+  scaled=("${run[@]}" --scales 2 --optimizer "${optimizer%-ema}")
+  [ "$optimizer" = adam-ema ] && scaled+=(--adam-ema 0.8)
+  "${scaled[@]}" --scale-iterations 5,9 --output whole.png 2> log.txt || fail "$optimizer --scales 2: $(cat log.txt)"
+  "${scaled[@]}" --scale-iterations 5,4 --output part.png --checkpoint scaled.ckpt 2> log.txt ||
+    fail "$optimizer --scales 2 part: $(cat log.txt)"
+  grep -q "checkpoint saves the last scale's state: nothing before iteration 6" log.txt &&
+    grep -q "wrote checkpoint scaled.ckpt (iteration 9)" log.txt || fail "$optimizer --scales 2: checkpoint lines in: $(cat log.txt)"
+  "${scaled[@]}" --scale-iterations 5,9 --output resumed.png --resume scaled.ckpt 2> log.txt ||
+    fail "$optimizer --scales 2 resume: $(cat log.txt)"
+  grep -q "resuming scaled.ckpt at iteration 9, the last scale's 4 (the earlier scales are not run again)" log.txt ||
+    fail "$optimizer --scales 2: no resume line in: $(cat log.txt)"
+  cmp -s whole.png resumed.png || fail "$optimizer --scales 2: the resumed run differs from the whole run"
+done
+
+# Stopped by SIGTERM during the first scale: the result so far is written, no checkpoint, and
+# the command says why.
+rm -f early.ckpt early.png
+"${run[@]}" --scales 2 --scale-iterations 100000,2 --print-every 1 --output early.png --checkpoint early.ckpt 2> log.txt &
+pid=$!
+for ((tries = 0; tries < 500; tries++)); do grep -q '^iteration 1/' log.txt && break; sleep 0.02; done
+kill -TERM "$pid" 2> /dev/null || true
+status=0
+wait "$pid" || status=$?
+[ "$status" -eq 143 ] || fail "SIGTERM in the first scale: exit status $status, expected 143: $(cat log.txt)"
+grep -q '^nst: no checkpoint written: the run stopped before its last scale' log.txt ||
+  fail "SIGTERM in the first scale: no line saying that no checkpoint was written: $(tail -5 log.txt)"
+[ ! -e early.ckpt ] || fail "SIGTERM in the first scale: a checkpoint was written"
+[ -s early.png ] || fail "SIGTERM in the first scale: the result so far was not written"
 
 # Resuming with another style weight: refused, one error line naming the option.
 status=0
