@@ -174,7 +174,8 @@ std::vector<option> stylize_options_table(stylize_command& c) {
       {"--save-every", "N", "also save OUTPUT_<iteration> every N iterations (0 = off)",
        [&](auto v) { c.save_every = static_cast<int>(parse_integer("--save-every", v, 0, 1000000)); }},
       {"--log-json", "FILE", "one JSON object per iteration", [&](auto v) { c.log_json = v; }},
-      {"--checkpoint", "FILE", "save the run's state (image and optimizer) to FILE every --checkpoint-every iterations and at the end",
+      {"--checkpoint", "FILE", "save the run's state (image and optimizer) to FILE every --checkpoint-every iterations and at the end"
+                          " (with --scales, during the last scale only)",
        [&](auto v) { c.checkpoint = v; }},
       {"--checkpoint-every", "N", "iterations between checkpoints (100; 0 = only at the end)",
        [&](auto v) { c.checkpoint_every = static_cast<int>(parse_integer("--checkpoint-every", v, 0, 1000000)); }},

@@ -9,6 +9,9 @@
 //   nst::stylize_state<float> resumed = nst::load_checkpoint<float>("run.ckpt");
 //   image = nst::stylize(net, content, {style}, options, observer, {}, &resumed);  // continues
 //
+// With scales > 1 (coarse to fine) the state is the last scale's: stylize() fills it only there,
+// and a resumed run goes straight to the last scale.
+//
 // `run` names the run: the options that change the trajectory and fingerprints of the targets
 // (which depend on the images, the weights, the sizes and the layers). stylize() fills it and,
 // when it resumes, refuses a state whose `run` differs from its own (value_error 256), naming
@@ -36,7 +39,7 @@ struct stylize_state {
   double loss = 0;       // the loss at x
   tensor<T> x;           // the image being optimised, in the network's input space [1,3,H,W]
   lbfgs_state<T> lbfgs;  // L-BFGS's history and counters (optimizer lbfgs)
-  adam_state<T> adam;    // Adam's moments and step (optimizer adam)
+  adam_state<T> adam;    // Adam's moments, step and iterate average (optimizer adam)
   std::map<std::string, std::string> run;  // what must match to resume (see the overview)
 };
 
