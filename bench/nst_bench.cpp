@@ -19,6 +19,11 @@
 //
 // Output: one JSON line per case as it finishes, then a table.
 //
+// Freed memory stays with the process (glibc: no mmap for large blocks, no trimming), as a
+// caching allocator such as PyTorch's tcmalloc keeps it: without that, every 64 MB activation of
+// a 512 px image is a fresh mmap whose pages fault in again on every call (measured: half the
+// time of conv1_2 at 512 px on a VM). --system-malloc measures glibc's defaults instead.
+//
 // --ab compares convolution algorithms where the machine is shared and wall times are unreliable:
 // each case's child builds it twice (im2col everywhere, and --algorithm, default auto) and runs
 // the two alternately --reps times, printing per case the medians of wall and CPU time and the
@@ -26,6 +31,10 @@
 //
 //   nst_bench [--sizes 256,512] [--threads 1,2] [--large] [--reps 3] [--budget 3]
 //             [--cases layers,network,iteration] [--filter TEXT] [--algorithm auto] [--ab]
+//             [--system-malloc]
+#if defined(__linux__)
+#include <malloc.h>  // mallopt (glibc)
+#endif
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -61,6 +70,7 @@ struct options {
   nst::conv_algorithm algorithm = nst::conv_algorithm::automatic;
   bool keep_winograd_weights = true;  // --transient-winograd: false
   bool ab = false;  // im2col against `algorithm` in one process (run_ab_case)
+  bool system_malloc = false;  // --system-malloc: glibc's defaults (see keep_freed_memory)
 };
 
 struct bench_case {
@@ -71,7 +81,8 @@ struct bench_case {
 };
 
 struct result {
-  double seconds = 0;  // the fastest timed run
+  double seconds = 0;      // the fastest timed run
+  double cpu_seconds = 0;  // median process CPU time of the timed runs, all threads
   int runs = 0;        // timed runs
   double peak_rss_mb = 0;
 };
@@ -146,21 +157,31 @@ double cpu_seconds() {
   return static_cast<double>(t.tv_sec) + 1e-9 * static_cast<double>(t.tv_nsec);
 }
 
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  const std::size_t n = v.size();
+  return n == 0 ? 0 : n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
 template <class Run>
 result time_runs(Run&& run, const options& o) {
   using clock = std::chrono::steady_clock;
   run();  // warm-up: first-touch page faults, allocator growth, Winograd weights
   result r;
   r.seconds = std::numeric_limits<double>::infinity();
+  std::vector<double> cpu;
   double spent = 0;
   for (int i = 0; i < o.reps && (i == 0 || spent < o.budget_seconds); ++i) {
     const auto start = clock::now();
+    const double cpu_start = cpu_seconds();
     run();
+    cpu.push_back(cpu_seconds() - cpu_start);
     const double seconds = std::chrono::duration<double>(clock::now() - start).count();
     r.seconds = std::min(r.seconds, seconds);
     spent += seconds;
     ++r.runs;
   }
+  r.cpu_seconds = median(cpu);
   return r;
 }
 
@@ -246,12 +267,6 @@ result run_case(const bench_case& c, const options& o) {
   return r;
 }
 
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  const std::size_t n = v.size();
-  return n == 0 ? 0 : n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
-
 // --ab: the case with im2col everywhere (A) and with o.algorithm (B, default auto = Winograd
 // where it pays) in the same process, alternating A B A B ... --reps times after one warm-up
 // each; prints the medians of wall and CPU time and the ratios B/A.
@@ -301,7 +316,7 @@ bool run_in_child(const bench_case& c, const options& o, result& r) {
       }
       std::ostringstream line;
       line.precision(9);
-      line << child.seconds << ' ' << child.runs << ' ' << child.peak_rss_mb << '\n';
+      line << child.seconds << ' ' << child.cpu_seconds << ' ' << child.runs << ' ' << child.peak_rss_mb << '\n';
       const std::string text = line.str();
       status = write(fds[1], text.data(), text.size()) == static_cast<ssize_t>(text.size()) ? 0 : 1;
     } catch (const std::exception& e) {
@@ -318,7 +333,8 @@ bool run_in_child(const bench_case& c, const options& o, result& r) {
   int status = 0;
   waitpid(pid, &status, 0);
   std::istringstream in(text);
-  return WIFEXITED(status) && WEXITSTATUS(status) == 0 && (in >> r.seconds >> r.runs >> r.peak_rss_mb);
+  return WIFEXITED(status) && WEXITSTATUS(status) == 0 &&
+         (in >> r.seconds >> r.cpu_seconds >> r.runs >> r.peak_rss_mb);
 }
 
 std::vector<bench_case> plan(const options& o) {
@@ -359,13 +375,16 @@ std::vector<T> parse_list(const std::string& text) {
   std::cerr << "usage: nst_bench [--sizes 256,512] [--threads 1,2] [--large] [--reps 3] [--budget 3]\n"
                "                 [--cases layers,network,iteration] [--filter TEXT]\n"
                "                 [--algorithm auto|im2col|winograd] [--transient-winograd] [--ab]\n"
+               "                 [--system-malloc]\n"
                "  --transient-winograd: the network cases transform Winograd weights per call, not kept;\n"
                "  --algorithm: how the 3x3 convolutions compute (default auto: Winograd from 16 channels);\n"
                "  --ab: per case, im2col against --algorithm in one process, alternating, --reps times each;\n"
                "  prints median wall and CPU times and their ratios (for loaded machines);\n"
                "  --large adds 1024 to the sizes; every case runs in its own process (peak RSS per case);\n"
                "  the time is the fastest of up to --reps runs after one warm-up, fewer once --budget\n"
-               "  seconds are spent.\n";
+               "  seconds are spent; 'cpu ms' is the median process CPU time of those runs;\n"
+               "  --system-malloc: glibc's default allocator settings (large blocks mmapped and returned\n"
+               "  to the system on free, so their pages fault in again on every call).\n";
   std::exit(status);
 }
 
@@ -395,6 +414,8 @@ options parse_options(int argc, char** argv) {
       o.algorithm = nst::parse_conv_algorithm(value());
     } else if (arg == "--ab") {
       o.ab = true;
+    } else if (arg == "--system-malloc") {
+      o.system_malloc = true;
     } else if (arg == "--transient-winograd") {
       o.keep_winograd_weights = false;
     } else if (arg == "--help" || arg == "-h") {
@@ -417,10 +438,20 @@ options parse_options(int argc, char** argv) {
   return o;
 }
 
+// Keeps freed memory in the process for reuse instead of returning it to the system (see the
+// overview): glibc otherwise maps every block over 32 MB afresh and unmaps it on free.
+void keep_freed_memory() {
+#if defined(M_MMAP_MAX) && defined(M_TRIM_THRESHOLD)
+  mallopt(M_MMAP_MAX, 0);                                      // large blocks from the heap, not mmap
+  mallopt(M_TRIM_THRESHOLD, std::numeric_limits<int>::max());  // never give the heap back
+#endif
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   const options o = parse_options(argc, argv);
+  if (!o.system_malloc) keep_freed_memory();
   std::vector<std::pair<bench_case, result>> done;
   bool all_ok = true;
   for (const bench_case& c : plan(o)) {
@@ -432,16 +463,17 @@ int main(int argc, char** argv) {
     }
     if (o.ab) continue;
     std::printf(
-        "{\"impl\": \"nst\", \"case\": \"%s\", \"size\": %d, \"threads\": %d, \"seconds\": %.6f, \"runs\": %d, "
-        "\"peak_rss_mb\": %.1f}\n",
-        c.name.c_str(), c.size, c.threads, r.seconds, r.runs, r.peak_rss_mb);
+        "{\"impl\": \"nst\", \"case\": \"%s\", \"size\": %d, \"threads\": %d, \"seconds\": %.6f, "
+        "\"cpu_seconds\": %.6f, \"runs\": %d, \"peak_rss_mb\": %.1f}\n",
+        c.name.c_str(), c.size, c.threads, r.seconds, r.cpu_seconds, r.runs, r.peak_rss_mb);
     std::fflush(stdout);
     done.emplace_back(c, r);
   }
   if (o.ab) return all_ok ? 0 : 1;
-  std::printf("\n%-22s %6s %7s %12s %6s %12s\n", "case", "size", "threads", "ms", "runs", "peak RSS MB");
+  std::printf("\n%-22s %6s %7s %12s %12s %6s %12s\n", "case", "size", "threads", "ms", "cpu ms", "runs",
+              "peak RSS MB");
   for (const auto& [c, r] : done)
-    std::printf("%-22s %6d %7d %12.2f %6d %12.1f\n", c.name.c_str(), c.size, c.threads, r.seconds * 1e3, r.runs,
-                r.peak_rss_mb);
+    std::printf("%-22s %6d %7d %12.2f %12.2f %6d %12.1f\n", c.name.c_str(), c.size, c.threads, r.seconds * 1e3,
+                r.cpu_seconds * 1e3, r.runs, r.peak_rss_mb);
   return all_ok ? 0 : 1;
 }
