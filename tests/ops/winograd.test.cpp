@@ -1,6 +1,7 @@
 #include <nst/ops/activation.hpp>
 #include <nst/ops/conv2d.hpp>
 #include <nst/ops/winograd.hpp>
+#include <cstring>
 #include <type_traits>
 #include <vector>
 
@@ -20,14 +21,21 @@ double tolerance() {
   return M == 4 ? 3e-5 : 3e-6;
 }
 
+// Same shape and the same bytes (not merely equal values: -0 and 0 differ).
+bool same_bits(const nst::tensor<float>& a, const nst::tensor<float>& b) {
+  return a.shape() == b.shape() && std::memcmp(a.data(), b.data(), sizeof(float) * a.size()) == 0;
+}
+
 struct shape_case {
   index_t n, c, h, w, o;
 };
 
 // Odd sizes (partial tiles on both edges), N > 1, channel counts that divide nothing, images
-// smaller than one tile.
-const std::vector<shape_case> cases = {{1, 1, 1, 1, 1},  {2, 3, 7, 10, 5},  {1, 5, 4, 4, 3},
-                                       {3, 2, 2, 9, 4},  {1, 13, 11, 6, 7}, {2, 37, 9, 13, 19}};
+// smaller than one tile; the wide ones have runs of 16 interior tiles side by side in a tile row
+// (the vectorised row-run loads and stores), next to partial lane groups and edge tiles.
+const std::vector<shape_case> cases = {{1, 1, 1, 1, 1},   {2, 3, 7, 10, 5},  {1, 5, 4, 4, 3},
+                                       {3, 2, 2, 9, 4},   {1, 13, 11, 6, 7}, {2, 37, 9, 13, 19},
+                                       {1, 4, 14, 79, 5}, {2, 3, 9, 150, 2}};
 
 template <class T, int M>
 void check_against_reference() {
@@ -79,6 +87,30 @@ TEST_CASE("winograd: VGG-sized layers match conv2d at every thread count", "[ops
     nst::set_num_threads(t);
     CHECK(error_of_largest(nst::winograd_conv3x3(x, u, bias), want) < tolerance<float, 4>());
     CHECK(error_of_largest(nst::winograd_conv3x3_backward_input(dy, u), want_dx) < tolerance<float, 4>());
+  }
+  nst::set_num_threads(threads);
+}
+
+TEST_CASE("winograd: every thread count gives the same bits", "[ops][winograd]") {
+  // Wide enough for row runs, tall enough for several blocks of tiles (forward) and of tile rows
+  // (input gradient), with partial tiles at the right and bottom edges.
+  const auto x = nst_test::random_tensor<float>({1, 24, 70, 150}, 10);
+  const auto weight = nst_test::random_tensor<float>({20, 24, 3, 3}, 11, -0.2f, 0.2f);
+  const auto bias = nst_test::random_tensor<float>({20}, 12);
+  const auto dy = nst_test::random_tensor<float>({1, 20, 70, 150}, 13);
+  const nst::winograd_weights<float> u(weight);
+  const int threads = nst::num_threads();
+  nst::set_num_threads(1);
+  const auto y = nst::winograd_conv3x3(x, u, bias, true);
+  const nst::relu_mask mask(y);
+  const auto dx = nst::winograd_conv3x3_backward_input(dy, u);
+  const auto dx_masked = nst::winograd_conv3x3_backward_input(dy, u, mask);
+  for (int t : {2, 3}) {
+    INFO(t << " threads");
+    nst::set_num_threads(t);
+    CHECK(same_bits(nst::winograd_conv3x3(x, u, bias, true), y));
+    CHECK(same_bits(nst::winograd_conv3x3_backward_input(dy, u), dx));
+    CHECK(same_bits(nst::winograd_conv3x3_backward_input(dy, u, mask), dx_masked));
   }
   nst::set_num_threads(threads);
 }

@@ -270,6 +270,36 @@ struct winograd_lane_tiles {
   }
 };
 
+// Row runs (winograd_lane_tiles::row_run): lane l's column j of a window row lies at
+// row[M*l + j]. The loops run over lanes outside and a tile's columns inside, so that GCC sees
+// groups of interleaved accesses and vectorises them with permutes (columns outside gave one
+// scalar move per value). Columns M.. of a window are the next lane's first ones, done apart.
+template <int M, int Lanes, int Cols, class T>
+inline void load_row_run(const T* row, T (&out)[Cols][Lanes]) {
+  for (int l = 0; l < Lanes; ++l) {
+    NST_WINOGRAD_UNROLL
+    for (int j = 0; j < M; ++j) out[j][l] = row[M * l + j];
+  }
+  for (int l = 0; l < Lanes; ++l) {
+    NST_WINOGRAD_UNROLL
+    for (int j = M; j < Cols; ++j) out[j][l] = row[M * l + j];
+  }
+}
+
+// row[M*l + j] += in[j][l] for each lane's window columns: first the columns M.. (which overlap
+// the next lane's first ones), then columns 0..M-1, so no vector adds a position twice.
+template <int M, int Lanes, int Cols, class T>
+inline void add_row_run(const T (&in)[Cols][Lanes], T* row) {
+  for (int l = 0; l < Lanes; ++l) {
+    NST_WINOGRAD_UNROLL
+    for (int j = M; j < Cols; ++j) row[M * l + j] += in[j][l];
+  }
+  for (int l = 0; l < Lanes; ++l) {
+    NST_WINOGRAD_UNROLL
+    for (int j = 0; j < M; ++j) row[M * l + j] += in[j][l];
+  }
+}
+
 // Tiles per block: the block's transformed input and output hold about 2M values (positions x
 // (C + O) x tiles), at least 32 tiles so the matrix products keep their speed.
 inline index_t winograd_block_tiles(index_t positions, index_t in_channels, index_t out_channels) {
@@ -292,9 +322,7 @@ void winograd_input_transform(const winograd_tiling<M>& tiling, const T* input, 
       T d[alpha][alpha][lanes], transformed[alpha][alpha][lanes];
       if (at.row_run) {
         const T* window = input + (at.item[0] * channels + c) * height * width + (at.y0[0] - 1) * width + at.x0[0] - 1;
-        for (int i = 0; i < alpha; ++i)
-          for (int j = 0; j < alpha; ++j)
-            for (int l = 0; l < lanes; ++l) d[i][j][l] = window[i * width + j + M * l];
+        for (int i = 0; i < alpha; ++i) load_row_run<M>(window + i * width, d[i]);
       }
       for (int l = 0; l < lanes && !at.row_run; ++l) {
         const T* plane = input + (at.item[l] * channels + c) * height * width;
@@ -377,11 +405,13 @@ tensor<T> winograd_conv3x3(const tensor<T>& input, const winograd_weights<T, M>&
           if (at.row_run) {
             T* origin = output.data() + (at.item[0] * outs + o) * height * width + at.y0[0] * width + at.x0[0];
             for (int i = 0; i < M; ++i)
-              for (int j = 0; j < M; ++j)
-                for (int l = 0; l < lanes; ++l) {
+              for (int l = 0; l < lanes; ++l) {  // lanes outside: see load_row_run
+                NST_WINOGRAD_UNROLL
+                for (int j = 0; j < M; ++j) {
                   const T value = y[i][j][l] + offset;
-                  origin[i * width + j + M * l] = relu && value < T(0) ? T(0) : value;
+                  origin[i * width + M * l + j] = relu && value < T(0) ? T(0) : value;
                 }
+              }
             continue;
           }
           for (int l = 0; l < at.used; ++l) {
@@ -448,12 +478,16 @@ tensor<T> winograd_conv3x3_backward_input(const tensor<T>& grad_output, const wi
               T dy[M][M][lanes], transformed[alpha][alpha][lanes];
               if (at.row_run) {
                 const index_t origin = (at.item[0] * outs + o) * height * width + at.y0[0] * width + at.x0[0];
-                for (int i = 0; i < M; ++i)
-                  for (int j = 0; j < M; ++j)
-                    for (int l = 0; l < lanes; ++l) {
-                      const index_t k = origin + i * width + j + M * l;
-                      dy[i][j][l] = gated && !mask[k] ? T(0) : grad_output[k];
-                    }
+                for (int i = 0; i < M; ++i) {
+                  const T* row = grad_output.data() + origin + i * width;
+                  if (gated) {  // the ReLU's gate first, on the contiguous row
+                    T passed[M * lanes];
+                    for (int x = 0; x < M * lanes; ++x) passed[x] = mask[origin + i * width + x] ? row[x] : T(0);
+                    detail::load_row_run<M>(passed, dy[i]);
+                  } else {
+                    detail::load_row_run<M>(row, dy[i]);
+                  }
+                }
               }
               for (int l = 0; l < lanes && !at.row_run; ++l) {
                 const index_t origin = (at.item[l] * outs + o) * height * width + at.y0[l] * width + at.x0[l];
@@ -490,6 +524,12 @@ tensor<T> winograd_conv3x3_backward_input(const tensor<T>& grad_output, const wi
               T zt[alpha][alpha][lanes], d[alpha][alpha][lanes];
               detail::load_positions(z + c * count + t0, channels * count, at.used, zt);
               detail::sandwich<true, lanes>(transform::BT, zt, transform::BT, d);
+              if (at.row_run) {  // neighbouring windows overlap: add_row_run keeps them apart
+                T* window = grad_input.data() + (at.item[0] * channels + c) * height * width +
+                            (at.y0[0] - 1) * width + at.x0[0] - 1;
+                for (int i = 0; i < alpha; ++i) detail::add_row_run<M>(d[i], window + i * width);
+                continue;
+              }
               // Neighbouring windows overlap: add lane by lane (in order), never as one vector.
               for (int l = 0; l < at.used; ++l) {
                 T* plane = grad_input.data() + (at.item[l] * channels + c) * height * width;
