@@ -91,13 +91,13 @@ TEST_CASE("winograd: VGG-sized layers match conv2d at every thread count", "[ops
   nst::set_num_threads(threads);
 }
 
-TEST_CASE("winograd: every thread count gives the same bits", "[ops][winograd]") {
-  // Wide enough for row runs, tall enough for several blocks of tiles (forward) and of tile rows
-  // (input gradient), with partial tiles at the right and bottom edges.
-  const auto x = nst_test::random_tensor<float>({1, 24, 70, 150}, 10);
-  const auto weight = nst_test::random_tensor<float>({20, 24, 3, 3}, 11, -0.2f, 0.2f);
-  const auto bias = nst_test::random_tensor<float>({20}, 12);
-  const auto dy = nst_test::random_tensor<float>({1, 20, 70, 150}, 13);
+// The forward (with ReLU) and both input gradients at 1 thread, then at 2 and 3: the same bits.
+void check_thread_counts_agree(const nst::shape& input, index_t outs, int seed) {
+  INFO("input " << input << ", " << outs << " outputs");
+  const auto x = nst_test::random_tensor<float>(input, seed);
+  const auto weight = nst_test::random_tensor<float>({outs, input[1], 3, 3}, seed + 1, -0.2f, 0.2f);
+  const auto bias = nst_test::random_tensor<float>({outs}, seed + 2);
+  const auto dy = nst_test::random_tensor<float>({input[0], outs, input[2], input[3]}, seed + 3);
   const nst::winograd_weights<float> u(weight);
   const int threads = nst::num_threads();
   nst::set_num_threads(1);
@@ -113,6 +113,15 @@ TEST_CASE("winograd: every thread count gives the same bits", "[ops][winograd]")
     CHECK(same_bits(nst::winograd_conv3x3_backward_input(dy, u, mask), dx_masked));
   }
   nst::set_num_threads(threads);
+}
+
+TEST_CASE("winograd: every thread count gives the same bits", "[ops][winograd]") {
+  // One block of tiles (its steps split among the threads), wide enough for row runs, partial
+  // tiles at the right and bottom edges.
+  check_thread_counts_agree({1, 24, 70, 150}, 20, 10);
+  // Several blocks (whole blocks per thread) and, for the input gradient, several bands of tile
+  // rows; two batch items.
+  check_thread_counts_agree({2, 192, 23, 150}, 160, 20);
 }
 
 TEST_CASE("winograd: bad shapes are reported with the shapes involved", "[ops][winograd]") {

@@ -21,12 +21,14 @@
 // channel axes inside the transformed domain: dx = Σ B [U_ξᵀ (A dy Aᵀ)_ξ] Bᵀ (no second, rotated
 // copy of the kernel).
 //
-// How it runs: tiles are cut into blocks (a few dozen to a few hundred, so the block's
-// transformed input and output stay within a few MB, in scratch memory kept per calling thread
-// and reused across calls); blocks run in parallel, each transforming its tiles (channel by
-// channel, tiles innermost, so every transformed stream is written contiguously), doing the
-// (m+2)^2 products with Eigen's GEMM, and transforming back with the bias and optionally a ReLU
-// applied while the output tile is in registers.
+// How it runs: tiles are cut into an even number of blocks (128 tiles or more, so the block's
+// transformed input and output stay within a few MB for up to 256 channels, in scratch memory
+// kept per calling thread and reused across calls); blocks run in parallel, each transforming
+// its tiles (channel by channel, tiles innermost, so every transformed stream is written
+// contiguously), doing the (m+2)^2 products with Eigen's GEMM, and transforming back with the
+// bias and optionally a ReLU applied while the output tile is in registers. The block sizes
+// depend on the shapes only, never on the thread count, so every thread count gives the same
+// bits.
 #pragma once
 
 #include <algorithm>
@@ -301,24 +303,26 @@ inline void add_row_run(const T (&in)[Cols][Lanes], T* row) {
 }
 
 // Tiles per block: the block's transformed input and output hold about 2M values (positions x
-// (C + O) x tiles), at least 32 tiles so the matrix products keep their speed.
+// (C + O) x tiles), at least 128 tiles so the matrix products keep their speed (for 512
+// channels, 128 tiles measured 20-30% faster than 56, despite the 19 MB block).
 inline index_t winograd_block_tiles(index_t positions, index_t in_channels, index_t out_channels) {
-  constexpr index_t block_values = index_t(1) << 21, min_tiles = 32;
+  constexpr index_t block_values = index_t(1) << 21, min_tiles = 128;
   return std::max(min_tiles, block_values / (positions * (in_channels + out_channels)));
 }
 
 // v[(ξ*C + c)*count + t] = (Bᵀ d B)[ξ] for the (M+2)^2 input tile d of tiles first..first+count-1,
-// channel c, zeros outside the image. Channel by channel, a register's width of tiles at a time:
-// the transform vectorises across tiles and each of the (M+2)^2 streams is written contiguously.
+// channels c in [first_channel, last_channel) of `channels`, zeros outside the image. Channel by
+// channel, a register's width of tiles at a time: the transform vectorises across tiles and each
+// of the (M+2)^2 streams is written contiguously.
 template <int M, class T>
-void winograd_input_transform(const winograd_tiling<M>& tiling, const T* input, index_t channels, index_t first,
-                              index_t count, T* v) {
+void winograd_input_transform(const winograd_tiling<M>& tiling, const T* input, index_t channels,
+                              index_t first_channel, index_t last_channel, index_t first, index_t count, T* v) {
   using transform = winograd_matrices<M>;
   constexpr int alpha = transform::alpha, lanes = winograd_lanes<T>;
   const index_t height = tiling.height, width = tiling.width;
   for (index_t t0 = 0; t0 < count; t0 += lanes) {
     const winograd_lane_tiles<M, lanes> at(tiling, first + t0, count - t0);
-    for (index_t c = 0; c < channels; ++c) {
+    for (index_t c = first_channel; c < last_channel; ++c) {
       T d[alpha][alpha][lanes], transformed[alpha][alpha][lanes];
       if (at.row_run) {
         const T* window = input + (at.item[0] * channels + c) * height * width + (at.y0[0] - 1) * width + at.x0[0] - 1;
@@ -345,15 +349,59 @@ void winograd_input_transform(const winograd_tiling<M>& tiling, const T* input, 
   }
 }
 
-// The forward products of a block: m_ξ (O x count) = U_ξ (O x C) · v_ξ (C x count).
+// The forward products of a block for positions ξ in [first_xi, last_xi):
+// m_ξ (O x count) = U_ξ (O x C) · v_ξ (C x count).
 template <class T, int M>
-void winograd_forward_products(const winograd_weights<T, M>& u, index_t count, const T* v, T* m) {
+void winograd_forward_products(const winograd_weights<T, M>& u, index_t first_xi, index_t last_xi, index_t count,
+                               const T* v, T* m) {
   using const_matrix_map = typename tensor<T>::const_matrix_map;
   using matrix_map = typename tensor<T>::matrix_map;
   const index_t outs = u.out_channels(), ins = u.in_channels();
-  for (int xi = 0; xi < winograd_weights<T, M>::positions; ++xi)
+  for (index_t xi = first_xi; xi < last_xi; ++xi)
     matrix_map(m + xi * outs * count, outs, count).noalias() =
-        const_matrix_map(u.position(xi), outs, ins) * const_matrix_map(v + xi * ins * count, ins, count);
+        const_matrix_map(u.position(static_cast<int>(xi)), outs, ins) *
+        const_matrix_map(v + xi * ins * count, ins, count);
+}
+
+// Y = Aᵀ M A (+ bias, ReLU when `relu`) for output channels [first_out, last_out) of the block of
+// tiles first..first+count-1, a register's width of tiles at a time, written where each lies
+// inside the image: m[(ξ*O + o)*count + t] from winograd_forward_products.
+template <int M, class T>
+void winograd_output_transform(const winograd_tiling<M>& tiling, const T* m, index_t outs, index_t first_out,
+                               index_t last_out, index_t first, index_t count, const tensor<T>& bias, bool relu,
+                               T* output) {
+  using transform = winograd_matrices<M>;
+  constexpr int alpha = transform::alpha, lanes = winograd_lanes<T>;
+  const index_t height = tiling.height, width = tiling.width;
+  for (index_t t0 = 0; t0 < count; t0 += lanes) {
+    const winograd_lane_tiles<M, lanes> at(tiling, first + t0, count - t0);
+    for (index_t o = first_out; o < last_out; ++o) {
+      const T offset = bias.empty() ? T(0) : bias[o];
+      T mt[alpha][alpha][lanes], y[M][M][lanes];
+      load_positions(m + o * count + t0, outs * count, at.used, mt);
+      sandwich<false, lanes>(transform::AT, mt, transform::AT, y);
+      if (at.row_run) {
+        T* origin = output + (at.item[0] * outs + o) * height * width + at.y0[0] * width + at.x0[0];
+        for (int i = 0; i < M; ++i)
+          for (int l = 0; l < lanes; ++l) {  // lanes outside: see load_row_run
+            NST_WINOGRAD_UNROLL
+            for (int j = 0; j < M; ++j) {
+              const T value = y[i][j][l] + offset;
+              origin[i * width + M * l + j] = relu && value < T(0) ? T(0) : value;
+            }
+          }
+        continue;
+      }
+      for (int l = 0; l < at.used; ++l) {
+        T* origin = output + (at.item[l] * outs + o) * height * width + at.y0[l] * width + at.x0[l];
+        for (index_t i = 0; i < at.rows[l]; ++i)
+          for (index_t j = 0; j < at.cols[l]; ++j) {
+            const T value = y[i][j][l] + offset;
+            origin[i * width + j] = relu && value < T(0) ? T(0) : value;  // NaN stays, as relu()
+          }
+      }
+    }
+  }
 }
 
 }  // namespace detail
@@ -364,9 +412,7 @@ void winograd_forward_products(const winograd_weights<T, M>& u, index_t count, c
 template <class T, int M>
 tensor<T> winograd_conv3x3(const tensor<T>& input, const winograd_weights<T, M>& u, const tensor<T>& bias = {},
                            bool relu = false) {
-  using transform = typename winograd_weights<T, M>::transform;
-  constexpr int alpha = winograd_weights<T, M>::alpha, positions = winograd_weights<T, M>::positions;
-  constexpr int lanes = detail::winograd_lanes<T>;
+  constexpr int positions = winograd_weights<T, M>::positions;
   NST_CHECK(!u.empty(), value_error, 300, "winograd_conv3x3: the winograd_weights are empty (default-constructed)");
   NST_CHECK(input.rank() == 4 && input.size() > 0 && input.dim(1) == u.in_channels(), shape_error, 193,
             "winograd_conv3x3: expected a non-empty input [N,", u.in_channels(), ",H,W] for weights [",
@@ -375,57 +421,49 @@ tensor<T> winograd_conv3x3(const tensor<T>& input, const winograd_weights<T, M>&
             "winograd_conv3x3: bias must be [", u.out_channels(), "] or empty, got ", bias.shape());
   const index_t channels = input.dim(1), outs = u.out_channels();
   const detail::winograd_tiling<M> tiling(input.dim(0), input.dim(2), input.dim(3));
-  const index_t height = tiling.height, width = tiling.width;
-  const index_t block = detail::winograd_block_tiles(positions, channels, outs);
   // Blocks of `block` tiles whatever the thread count: Eigen's product can round a tile's column
-  // differently in a block of another width, and the result must not depend on the threads.
-  const index_t blocks = detail::ceil_div(tiling.count(), block);
-  const index_t groups =
-      std::min(blocks, detail::group_count(tiling.count(), grain_items(positions * channels * outs * 2)));
+  // differently in a block of another width, and the result must not depend on the threads. An
+  // even number of blocks, so that two threads get the same share.
+  index_t blocks = detail::ceil_div(tiling.count(), detail::winograd_block_tiles(positions, channels, outs));
+  if (blocks > 1) blocks += blocks % 2;
+  const index_t block = detail::ceil_div(tiling.count(), blocks);
+  blocks = detail::ceil_div(tiling.count(), block);
   const index_t v_size = positions * channels * block, m_size = positions * outs * block;
+  tensor<T> output({tiling.batch, outs, tiling.height, tiling.width});
+  // Each block's three steps on one thread, the blocks split among the threads (one parallel
+  // region: no thread waits for another inside it, which matters on a loaded machine) when
+  // there are blocks enough; otherwise one block at a time with each step split (by channel,
+  // position, output channel) among the threads. Both compute every value the same way, so the
+  // choice never changes a bit.
+  const index_t threads = detail::group_count(blocks * positions, grain_items(channels * outs * 2 * block));
+  const bool whole_blocks = blocks >= threads;
+  const index_t groups = whole_blocks ? threads : 1;
   auto* scratch = detail::winograd_scratch<T>(groups, v_size + m_size);
-  tensor<T> output({tiling.batch, outs, height, width});
-
-  detail::for_each_group(blocks, groups, [&](index_t group, index_t first_block, index_t last_block) {
-    T* v = scratch[group].data();
-    T* m = v + v_size;
-    for (index_t b = first_block; b < last_block; ++b) {
-      const index_t first = b * block, count = std::min(block, tiling.count() - first);
-      detail::winograd_input_transform(tiling, input.data(), channels, first, count, v);
-      detail::winograd_forward_products(u, count, v, m);
-      // Y = Aᵀ M A (+ bias, ReLU), a register's width of tiles at a time, written where it lies
-      // inside the image.
-      for (index_t t0 = 0; t0 < count; t0 += lanes) {
-        const detail::winograd_lane_tiles<M, lanes> at(tiling, first + t0, count - t0);
-        for (index_t o = 0; o < outs; ++o) {
-          const T offset = bias.empty() ? T(0) : bias[o];
-          T mt[alpha][alpha][lanes], y[M][M][lanes];
-          detail::load_positions(m + o * count + t0, outs * count, at.used, mt);
-          detail::sandwich<false, lanes>(transform::AT, mt, transform::AT, y);
-          if (at.row_run) {
-            T* origin = output.data() + (at.item[0] * outs + o) * height * width + at.y0[0] * width + at.x0[0];
-            for (int i = 0; i < M; ++i)
-              for (int l = 0; l < lanes; ++l) {  // lanes outside: see load_row_run
-                NST_WINOGRAD_UNROLL
-                for (int j = 0; j < M; ++j) {
-                  const T value = y[i][j][l] + offset;
-                  origin[i * width + M * l + j] = relu && value < T(0) ? T(0) : value;
-                }
-              }
-            continue;
-          }
-          for (int l = 0; l < at.used; ++l) {
-            T* origin = output.data() + (at.item[l] * outs + o) * height * width + at.y0[l] * width + at.x0[l];
-            for (index_t i = 0; i < at.rows[l]; ++i)
-              for (index_t j = 0; j < at.cols[l]; ++j) {
-                const T value = y[i][j][l] + offset;
-                origin[i * width + j] = relu && value < T(0) ? T(0) : value;  // NaN stays, as relu()
-              }
-          }
-        }
-      }
-    }
-  });
+  auto run_block = [&](index_t b, T* v, T* m, bool split_steps) {
+    const index_t first = b * block, count = std::min(block, tiling.count() - first);
+    auto steps = [&](index_t n, index_t work_per_item, auto&& step) {
+      if (split_steps)
+        parallel_for(0, n, step, grain_items(work_per_item));
+      else
+        step(0, n);
+    };
+    steps(channels, count * 300, [&](index_t c0, index_t c1) {
+      detail::winograd_input_transform(tiling, input.data(), channels, c0, c1, first, count, v);
+    });
+    steps(positions, 2 * channels * outs * count,
+          [&](index_t x0, index_t x1) { detail::winograd_forward_products(u, x0, x1, count, v, m); });
+    steps(outs, count * 200, [&](index_t o0, index_t o1) {
+      detail::winograd_output_transform(tiling, m, outs, o0, o1, first, count, bias, relu, output.data());
+    });
+  };
+  if (whole_blocks) {
+    detail::for_each_group(blocks, groups, [&](index_t group, index_t first_block, index_t last_block) {
+      T* v = scratch[group].data();
+      for (index_t b = first_block; b < last_block; ++b) run_block(b, v, v + v_size, false);
+    });
+  } else {
+    for (index_t b = 0; b < blocks; ++b) run_block(b, scratch[0].data(), scratch[0].data() + v_size, true);
+  }
   return output;
 }
 
