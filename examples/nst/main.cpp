@@ -167,6 +167,10 @@ std::vector<option> stylize_options_table(stylize_command& c) {
          o.scale_iterations.clear();
          for (long long n : parse_integers("--scale-iterations", v, 0, 1000000)) o.scale_iterations.push_back(static_cast<int>(n));
        }},
+      {"--tile-size", "PX", "optimise images larger than PX in overlapping tiles of PX (>= 64; 0 = in one piece, or as --max-memory needs)",
+       [&](auto v) { o.tile_size = parse_integer("--tile-size", v, 0, 16384); }},
+      {"--tile-overlap", "PX", "pixels neighbouring tiles share, blended (64)",
+       [&](auto v) { o.tile_overlap = parse_integer("--tile-overlap", v, 0, 8192); }},
       {"--adam-ema", "F", "with Adam, return the moving average of the iterates with decay F (0 = off)",
        [&](auto v) { o.adam_average = parse_number("--adam-ema", v, 0, 0.999999); }},
       {"--print-every", "N", "progress line every N iterations when not on a terminal, 0 = quiet (50)",
@@ -237,16 +241,19 @@ std::vector<std::string> batch_content_files(const std::string& spec) {
 
 int stylize_one(const stylize_command& c, const nst::tensor<float>& content, const nst::vgg19<float>& net,
                 const std::vector<nst::tensor<float>>& styles, const nst::tensor<float>& init,
-                nst::stylize_state<float>& state);
+                nst::stylize_state<float>& state, nst::style_target_cache<float>* style_cache = nullptr);
 
 // --content DIR_OR_LIST --output-dir DIR: every content image through the network and style
-// images loaded once, the result of NAME.jpg written to DIR/NAME.png. An image that fails is
-// reported and skipped, as is one in `over_budget` (file -> why --max-memory refuses it); the
-// exit status is 1 when any failed, 128 + the signal when one stopped the batch.
+// images loaded once, and the styles' statistics measured once (when --image-size gives every
+// image the same size and --match-colors / --color-control do not recolour them per image); the
+// result of NAME.jpg written to DIR/NAME.png. An image that fails is reported and skipped, as is
+// one in `over_budget` (file -> why --max-memory refuses it); the exit status is 1 when any
+// failed, 128 + the signal when one stopped the batch.
 int stylize_batch(const stylize_command& c, const std::vector<std::string>& contents, const nst::vgg19<float>& net,
                   const std::vector<nst::tensor<float>>& styles, const nst::tensor<float>& init,
                   const std::map<std::string, std::string>& over_budget) {
   int failed = 0;
+  nst::style_target_cache<float> style_cache;  // the styles' statistics, measured for the first image only
   for (std::size_t i = 0; i < contents.size(); ++i) {
     stylize_command one = c;
     one.content = contents[i];
@@ -261,7 +268,7 @@ int stylize_batch(const stylize_command& c, const std::vector<std::string>& cont
     int status = 1;
     try {
       nst::stylize_state<float> state;
-      status = stylize_one(one, nst::load_image<float>(one.content), net, styles, init, state);
+      status = stylize_one(one, nst::load_image<float>(one.content), net, styles, init, state, &style_cache);
     } catch (const nst::error& e) {
       std::fprintf(stderr, "nst: error: %s (skipped)\n", e.what());
     } catch (const std::bad_alloc&) {
@@ -286,7 +293,7 @@ struct image_extent {
 std::string over_budget_reason(const stylize_command& c, const memory_estimate& e, const image_extent& image) {
   const long long size = c.options.image_size;
   const double budget = static_cast<double>(c.max_memory);
-  const double peak = e.fixed_bytes + e.per_pixel_bytes * pixels_at(image.height, image.width, size);
+  const double peak = peak_at(e, image.height, image.width, size, c.options.tile_size);
   if (peak <= budget) return "";
   // 10% to spare: the estimate of another size, from new probe runs, varies by a few percent.
   const long long fits = largest_fitting_size(e, image.height, image.width, 0.9 * budget);
@@ -300,7 +307,7 @@ std::string over_budget_reason(const stylize_command& c, const memory_estimate& 
 // it. One image over budget is refused (an error naming the largest --image-size that fits); in
 // a batch each image is checked with the same fit and those over budget are returned (file ->
 // reason) to be reported and skipped.
-std::map<std::string, std::string> check_memory_budget(const stylize_command& c, const std::vector<std::string>& args,
+std::map<std::string, std::string> check_memory_budget(stylize_command& c, const std::vector<std::string>& args,
                                                        const std::vector<option>& table,
                                                        const std::vector<image_extent>& images) {
   if (images.empty()) return {};  // a batch of unreadable files: each is reported when its turn comes
@@ -314,7 +321,7 @@ std::map<std::string, std::string> check_memory_budget(const stylize_command& c,
   static const std::set<std::string> dropped = {
       "--max-memory", "--output", "--output-dir", "--checkpoint", "--checkpoint-every", "--resume", "--log-json",
       "--loss-curve", "--sheet", "--save-every", "--print-every", "--image-size", "--iterations", "--content",
-      "--scales", "--min-size", "--scale-iterations", "--measure-peak-memory"};
+      "--scales", "--min-size", "--scale-iterations", "--measure-peak-memory", "--tile-size", "--tile-overlap"};
   std::vector<std::string> probe(args.begin(), args.begin() + 2);
   for (std::size_t i = 2; i < args.size(); ++i) {
     const auto o = std::find_if(table.begin(), table.end(), [&](const option& t) { return t.name == args[i]; });
@@ -347,6 +354,18 @@ std::map<std::string, std::string> check_memory_budget(const stylize_command& c,
                format_bytes(e.peak_bytes).c_str(), size, e.probe_sizes[0], e.probe_sizes[1],
                format_bytes(static_cast<double>(c.max_memory)).c_str(),
                c.output_dir.empty() ? "" : ("; for " + content + ", the batch's largest image").c_str());
+  // Too large in one piece: in tiles, the largest that fit (10% to spare, as below), when the
+  // run can be tiled (no checkpoint, no masks) and the user did not choose a tile size.
+  const bool can_tile = c.checkpoint.empty() && c.resume.empty() && c.options.style_masks.empty() &&
+                        c.style_masks.empty() && c.content_mask.empty();
+  if (c.options.tile_size == 0 && can_tile && e.peak_bytes > static_cast<double>(c.max_memory)) {
+    const long long tile = largest_fitting_tile(e, height, width, size, 0.9 * static_cast<double>(c.max_memory));
+    if (tile > 0) {
+      c.options.tile_size = tile;
+      std::fprintf(stderr, "nst: too large for the budget in one piece: optimising in tiles of %lld px, estimated peak %s\n",
+                   tile, format_bytes(peak_at(e, height, width, size, tile)).c_str());
+    }
+  }
   std::map<std::string, std::string> over_budget;
   for (const image_extent& image : images) {
     const std::string reason = over_budget_reason(c, e, image);
@@ -391,6 +410,12 @@ int run_stylize(const std::vector<std::string>& args) {
   if (!c.options.scale_iterations.empty() && static_cast<int>(c.options.scale_iterations.size()) != c.options.scales)
     throw usage_error("--scale-iterations has " + std::to_string(c.options.scale_iterations.size()) + " values for " +
                       std::to_string(c.options.scales) + " scales");
+  if (c.options.tile_size > 0 && (!c.checkpoint.empty() || !c.resume.empty()))
+    throw usage_error("--tile-size: a run in tiles cannot be checkpointed or resumed (--checkpoint, --resume)");
+  if (c.options.tile_size > 0 && (!c.style_masks.empty() || !c.content_mask.empty()))
+    throw usage_error("--tile-size: masks (--style-masks, --content-mask) work on images in one piece");
+  if (c.options.tile_size != 0 && (c.options.tile_size < 64 || c.options.tile_overlap > c.options.tile_size / 2))
+    throw usage_error("--tile-size must be 0 or >= 64, and --tile-overlap at most half of it");
   if (c.threads > 0) nst::set_num_threads(c.threads);
 
   // Read every input before the long work starts, so a bad file fails in the first second; the
@@ -463,7 +488,7 @@ int run_stylize(const std::vector<std::string>& args) {
 
 int stylize_one(const stylize_command& c, const nst::tensor<float>& content, const nst::vgg19<float>& net,
                 const std::vector<nst::tensor<float>>& styles, const nst::tensor<float>& init,
-                nst::stylize_state<float>& state) {
+                nst::stylize_state<float>& state, nst::style_target_cache<float>* style_cache) {
   int planned_iterations = c.options.scale_iterations.empty() ? c.options.iterations * c.options.scales : 0;
   for (int n : c.options.scale_iterations) planned_iterations += n;
   // With --scales N a checkpoint holds the last scale's state (its iterations counted from the
@@ -478,11 +503,12 @@ int stylize_one(const stylize_command& c, const nst::tensor<float>& content, con
   if (!c.checkpoint.empty() && c.options.scales > 1)
     std::fprintf(stderr, "nst: --checkpoint saves the last scale's state: nothing before iteration %d\n",
                  before_last_scale + 1);
-  std::fprintf(stderr, "nst: %s, preprocessing %s; %d iterations of %s at %lld px%s on %d thread(s)\n", c.weights.c_str(),
+  std::fprintf(stderr, "nst: %s, preprocessing %s; %d iterations of %s at %lld px%s%s on %d thread(s)\n", c.weights.c_str(),
                nst::to_string(net.input_preprocessing()), planned_iterations,
                c.options.optimizer == nst::optimizer_kind::adam ? "Adam" : "L-BFGS",
                static_cast<long long>(c.options.image_size),
                c.options.scales > 1 ? (" in " + std::to_string(c.options.scales) + " scales").c_str() : "",
+               c.options.tile_size > 0 ? (" (each tile of at most " + std::to_string(c.options.tile_size) + " px)").c_str() : "",
                nst::num_threads());
 
   progress_printer printer(c.print_every, c.log_json);
@@ -503,7 +529,7 @@ int stylize_one(const stylize_command& c, const nst::tensor<float>& content, con
       if (!c.checkpoint.empty() && c.checkpoint_every > 0 && p.iteration % c.checkpoint_every == 0 && p.state)
         nst::save_checkpoint(c.checkpoint, *p.state);
       return stop_signal == 0;  // false ends the run after this iteration
-    }, init, &state);
+    }, init, &state, style_cache);
   } catch (const nst::value_error& e) {
     if (e.id() != 298 || last_iteration == 0) throw;
     printer.finish();

@@ -149,6 +149,32 @@ inline memory_estimate estimate_peak_memory(std::vector<std::string> probe_args,
   return e;
 }
 
+// What a run in tiles keeps of the whole image besides the tile's own work, at its peak: about 5
+// RGB float images (the content at size and in network space, the canvas, the progress image
+// and its copy). Measured: 57 bytes a pixel at 1536x1152 and 4096x3072 with the narrow fixture
+// network (examples/nst/tests/tiling_commands.sh checks the estimate against the measured peak).
+constexpr double tiled_bytes_per_pixel = 5 * 3 * sizeof(float);
+
+// The estimated peak of a run at longer side `size` in tiles of `tile` px (0: in one piece): the
+// fit's per-pixel cost over one tile's pixels, and tiled_bytes_per_pixel over the whole image's.
+inline double peak_at(const memory_estimate& e, long long height, long long width, long long size, long long tile) {
+  const double pixels = pixels_at(height, width, size);
+  const double scale = static_cast<double>(size) / static_cast<double>(std::max(height, width));
+  const double tile_height = std::min<double>(tile, std::max(1.0, std::round(height * scale)));
+  const double tile_width = std::min<double>(tile, std::max(1.0, std::round(width * scale)));
+  if (tile == 0 || tile >= size) return e.fixed_bytes + e.per_pixel_bytes * pixels;
+  return e.fixed_bytes + e.per_pixel_bytes * tile_height * tile_width + tiled_bytes_per_pixel * pixels;
+}
+
+// The largest tile side (a multiple of 16, 64 .. size - 1) whose estimated peak at `size` fits in
+// `budget` bytes, or 0 when none does.
+inline long long largest_fitting_tile(const memory_estimate& e, long long height, long long width, long long size,
+                                      double budget) {
+  for (long long tile = (size - 1) / 16 * 16; tile >= 64; tile -= 16)
+    if (peak_at(e, height, width, size, tile) <= budget) return tile;
+  return 0;
+}
+
 // The largest longer side (>= 16) whose estimated peak fits in `budget` bytes, or 0 when none does.
 inline long long largest_fitting_size(const memory_estimate& e, long long height, long long width, double budget) {
   long long size = 16;

@@ -77,9 +77,14 @@ class progress_printer {
     json_.flush();
   }
 
+  // " (tile 3/20)" in a run in tiles, "" otherwise.
+  static std::string tile_text(const nst::stylize_progress<float>& p) {
+    return p.tiles > 0 ? " (tile " + std::to_string(p.tile) + "/" + std::to_string(p.tiles) + ")" : "";
+  }
+
   void print_line(const nst::stylize_progress<float>& p) {
-    std::fprintf(stderr, "iteration %d/%d  loss %.6g  (%s)  %.3f s/it\n", p.iteration, p.iterations, p.loss,
-                 format_parts(p.parts).c_str(), elapsed_ / seen_);
+    std::fprintf(stderr, "iteration %d/%d%s  loss %.6g  (%s)  %.3f s/it\n", p.iteration, p.iterations, tile_text(p).c_str(),
+                 p.loss, format_parts(p.parts).c_str(), elapsed_ / seen_);
   }
 
   void draw_bar(const nst::stylize_progress<float>& p) {
@@ -87,10 +92,10 @@ class progress_printer {
     const double done = p.iterations > 0 ? static_cast<double>(p.iteration) / p.iterations : 1.0;
     const int filled = static_cast<int>(done * width);
     const double per_iteration = elapsed_ / seen_;
-    std::fprintf(stderr, "\r[%s%s] %3d%% %d/%d  loss %.3g (%s)  %.2f s/it  ETA %s   ",
+    std::fprintf(stderr, "\r[%s%s] %3d%% %d/%d%s  loss %.3g (%s)  %.2f s/it  ETA %s   ",
                  std::string(static_cast<std::size_t>(filled), '#').c_str(),
                  std::string(static_cast<std::size_t>(width - filled), '.').c_str(), static_cast<int>(done * 100),
-                 p.iteration, p.iterations, p.loss, format_parts(p.parts).c_str(), per_iteration,
+                 p.iteration, p.iterations, tile_text(p).c_str(), p.loss, format_parts(p.parts).c_str(), per_iteration,
                  format_duration(per_iteration * (p.iterations - p.iteration)).c_str());
     std::fflush(stderr);
     drawn_ = true;

@@ -1,5 +1,8 @@
 #include <nst/style/stylize.hpp>
 
+#include <nst/io/image.hpp>
+
+#include <algorithm>
 #include <cmath>
 
 #include "../support/narrow_vgg.hpp"
@@ -23,6 +26,31 @@ nst::stylize_options small_options() {
 }
 
 const nst::tensor<double> content = nst_test::random_tensor<double>({1, 3, 14, 18}, 1, 0.0, 1.0);
+
+// The mean absolute difference between the pixels on either side of column `at` (between at - 1
+// and at), or of row `at` when `across_rows`, over the whole image and its channels.
+double jump_across(const nst::tensor<float>& image, nst::index_t at, bool across_rows) {
+  const nst::index_t height = image.dim(2), width = image.dim(3);
+  double sum = 0;
+  nst::index_t count = 0;
+  for (nst::index_t c = 0; c < 3; ++c)
+    for (nst::index_t i = 0; i < (across_rows ? width : height); ++i, ++count) {
+      const float* plane = image.data() + c * height * width;
+      sum += across_rows ? std::abs(plane[at * width + i] - plane[(at - 1) * width + i])
+                         : std::abs(plane[i * width + at] - plane[i * width + at - 1]);
+    }
+  return sum / static_cast<double>(count);
+}
+
+// A seam's visibility: the jump across line `at` over the median jump across the 24 lines around
+// it (1 where nothing sets the line apart).
+double seam_ratio(const nst::tensor<float>& image, nst::index_t at, bool across_rows) {
+  std::vector<double> around;
+  for (nst::index_t d = -12; d <= 12; ++d)
+    if (d != 0) around.push_back(jump_across(image, at + d, across_rows));
+  std::nth_element(around.begin(), around.begin() + 12, around.end());
+  return jump_across(image, at, across_rows) / around[12];
+}
 const nst::tensor<double> style = nst_test::random_tensor<double>({1, 3, 16, 16}, 2, 0.0, 1.0);
 }  // namespace
 
@@ -113,4 +141,119 @@ TEST_CASE("stylize: several styles blend; bad options are refused with clear err
   o.style_scale = -1;
   CHECK_THROWS_AS(nst::stylize(net, content, {style}, o), nst::value_error);
   CHECK_THROWS_AS(nst::stylize(net, nst::tensor<double>({1, 1, 4, 4}), {style}, small_options()), nst::shape_error);
+}
+
+TEST_CASE("stylize in tiles: every tile optimised in turn, counted by the observer", "[style][stylize][tiling]") {
+  const auto net = tiny_vgg();
+  auto o = small_options();
+  o.iterations = 3;
+  o.init = nst::init_method::content;
+  const auto wide = nst_test::random_tensor<double>({1, 3, 80, 150}, 4, 0.0, 1.0);
+
+  // An image within one tile is the run in one piece, bit for bit.
+  o.tile_size = 160;
+  const auto one_tile = nst::stylize(net, wide, {style}, o);
+  o.tile_size = 0;
+  CHECK(nst_test::max_relative_error(one_tile, nst::stylize(net, wide, {style}, o), 0) == 0);
+
+  o.tile_size = 64;
+  o.tile_overlap = 16;
+  const std::size_t tiles = nst::tile_grid(80, 150, 64, 16).size();
+  REQUIRE(tiles == 6);
+  std::vector<int> seen_tiles, seen_iterations;
+  nst::tensor<double> shown;
+  const auto result = nst::stylize(net, wide, {style}, o, [&](const nst::stylize_progress<double>& p) {
+    seen_tiles.push_back(p.tile);
+    seen_iterations.push_back(p.iteration);
+    CHECK(p.tiles == 6);
+    CHECK(p.iterations == 18);
+    CHECK(p.state == nullptr);  // a run in tiles keeps no state to checkpoint
+    if (p.iteration == 8) shown = p.image();
+  });
+  CHECK(result.shape() == wide.shape());
+  CHECK(shown.shape() == wide.shape());
+  REQUIRE(seen_iterations.size() == 18);
+  for (int i = 0; i < 18; ++i) {
+    CHECK(seen_iterations[static_cast<std::size_t>(i)] == i + 1);
+    CHECK(seen_tiles[static_cast<std::size_t>(i)] == i / 3 + 1);
+  }
+  // Every tile was optimised: the result differs from the content everywhere, corners included.
+  for (nst::index_t at : {nst::index_t(0), nst::index_t(149), nst::index_t(79 * 150), nst::index_t(80 * 150 - 1)})
+    CHECK(std::abs(result[at] - wide[at]) > 1e-4);
+
+  // Coarse to fine: the coarse scale fits in one tile, the fine one takes six.
+  o.scales = 2;
+  o.min_size = 60;
+  int last_total = 0;
+  nst::stylize(net, wide, {style}, o, [&](const nst::stylize_progress<double>& p) { last_total = p.iterations; });
+  CHECK(last_total == 3 + 18);
+
+  // What cannot be tiled is refused.
+  o = small_options();
+  o.tile_size = 32;
+  CHECK_THROWS_WITH(nst::stylize(net, wide, {style}, o), Catch::Contains("tile_size must be 0 or >= 64"));
+  o.tile_size = 64;
+  o.tile_overlap = 40;
+  CHECK_THROWS_WITH(nst::stylize(net, wide, {style}, o), Catch::Contains("tile_overlap 0..tile_size/2"));
+  o.tile_overlap = 16;
+  o.style_masks = {nst::tensor<float>({1, 1, 8, 8})};
+  CHECK_THROWS_WITH(nst::stylize(net, wide, {style}, o), Catch::Contains("style_masks work on images in one piece"));
+  o.style_masks.clear();
+  nst::stylize_state<double> saved;
+  saved.x = wide;
+  CHECK_THROWS_WITH(nst::stylize(net, wide, {style}, o, nst::no_stylize_observer{}, {}, &saved),
+                    Catch::Contains("a run in tiles cannot be resumed"));
+}
+
+TEST_CASE("stylize in tiles: no seams on a photograph (seam lines look like any other line)", "[style][stylize][tiling]") {
+  NST_REQUIRE_SHARED("weights/vgg19-conv1_1-conv3_4.safetensors");
+  const auto net = nst::vgg19<float>::from_file(nst_test::shared_path("weights/vgg19-conv1_1-conv3_4.safetensors"));
+  const auto photo = nst::resize_to_longer_side(nst::load_image<float>(nst_test::shared_path("images/tubingen.jpg")), 256);
+  const auto painting = nst::load_image<float>(nst_test::shared_path("images/starry_night.jpg"));
+  REQUIRE(photo.shape() == nst::shape{1, 3, 192, 256});
+  nst::stylize_options o;
+  o.image_size = 0;
+  o.content_layers = {"relu3_2"};
+  o.style_layers = {"relu1_1", "relu2_1", "relu3_1"};
+  o.iterations = 20;
+  o.init = nst::init_method::content;
+  o.tile_size = 128;
+  o.tile_overlap = 32;
+  const auto tiled = nst::stylize(net, photo, {painting}, o);
+  double worst = 0, total = 0;
+  int seams = 0;
+  for (const nst::tile& t : nst::tile_grid(192, 256, 128, 32)) {  // the middle line of each overlap
+    for (const auto& [at, across_rows] : {std::make_pair(t.left + t.overlap_left / 2, false),
+                                          std::make_pair(t.top + t.overlap_top / 2, true)}) {
+      if ((across_rows ? t.overlap_top : t.overlap_left) == 0) continue;
+      const double ratio = seam_ratio(tiled, at, across_rows);
+      worst = std::max(worst, ratio);
+      total += ratio;
+      ++seams;
+    }
+  }
+  REQUIRE(seams > 0);
+  INFO("seam ratios: mean " << total / seams << ", largest " << worst);
+  CHECK(total / seams < 1.15);
+  CHECK(worst < 1.3);
+
+  // The control: the same tiles stylized apart and pasted edge to edge show their seams, so the
+  // measure would see them (on this photo: ratios about 1.5).
+  nst::tensor<float> pasted(photo.shape());
+  o.tile_size = 0;
+  o.style_scale = 2;  // the painting at the whole image's scale, as above
+  const std::vector<nst::tile> pieces = nst::tile_grid(192, 256, 128, 0);
+  for (nst::tile t : pieces) {
+    const nst::tensor<float> piece = nst::stylize(net, nst::crop(photo, t), {painting}, o);
+    t.overlap_left = t.overlap_top = 0;  // no blending: the later tile covers the earlier
+    nst::blend_tile(pasted, piece, t);
+  }
+  double pasted_total = 0;
+  int pasted_seams = 0;
+  for (const nst::tile& t : pieces) {  // the first tile's edges in each row and column
+    if (t.top == 0 && t.left > 0) pasted_total += seam_ratio(pasted, t.left, false), ++pasted_seams;
+    if (t.left == 0 && t.top > 0) pasted_total += seam_ratio(pasted, t.top, true), ++pasted_seams;
+  }
+  REQUIRE(pasted_seams == 2);
+  CHECK(pasted_total / pasted_seams > 1.3);
 }

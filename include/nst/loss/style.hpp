@@ -60,6 +60,12 @@ template <class T>
 struct gram_statistic {
   using target_type = tensor<T>;  // A, [1,C,C]
   static std::vector<tensor<T>> measure(const tensor<T>& features) { return {gram(features)}; }
+  // The Gram matrix of a whole from its disjoint parts' (part k: share w_k of the pixels): Σ_k w_k G_k.
+  static std::vector<tensor<T>> pool(const std::vector<std::vector<tensor<T>>>& parts, const std::vector<double>& shares) {
+    tensor<T> whole(parts.at(0).at(0).shape());
+    for (std::size_t k = 0; k < parts.size(); ++k) whole.vector() += static_cast<T>(shares[k]) * parts[k][0].vector();
+    return {std::move(whole)};
+  }
   static target_type make_target(std::vector<tensor<T>> blended) { return std::move(blended[0]); }
   static var<T> distance(const var<T>& features, const tensor<T>& pixel_weights, const target_type& target) {
     tape<T>& tp = features.owner();

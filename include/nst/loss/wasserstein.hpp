@@ -49,6 +49,9 @@ struct wasserstein_statistic {
     detail::feature_moments<T> m = detail::weighted_moments(features);
     return {std::move(m.mean), std::move(m.covariance)};
   }
+  static std::vector<tensor<T>> pool(const std::vector<std::vector<tensor<T>>>& parts, const std::vector<double>& shares) {
+    return detail::pool_moments(parts, shares);
+  }
 
   static target_type make_target(std::vector<tensor<T>> blended) {
     const index_t channels = blended[0].size();

@@ -29,6 +29,12 @@
 //     starts the next size (about x√2 apart) up to image_size; the observer counts iterations
 //     across scales (a resumed state belongs to the last scale, which a resumed run goes to at once);
 //   - adam_average: the result is the average of Adam's iterates (optim/adam.hpp).
+// Large images (tile_size): a scale larger than tile_size is optimised in overlapping tiles, one
+// after another in raster order, each starting from the canvas under it (so from its finished
+// neighbours in the overlaps), with its part of the content as content target and the whole
+// style's statistics (measured in tiles too when large) as style target, and blended back
+// linearly across the overlaps (style/tiles.hpp). With scales > 1 the coarse scales give the
+// tiles a common start, so the result holds together across tiles.
 #pragma once
 
 #include <chrono>
@@ -47,6 +53,8 @@
 #include "../optim.hpp"
 #include "color.hpp"
 #include "state.hpp"
+#include "targets.hpp"
+#include "tiles.hpp"
 
 namespace nst {
 
@@ -88,6 +96,11 @@ struct stylize_options {
   index_t min_size = 0;              // longer side at the first scale (>= 16); 0 = image_size / √2^(scales-1)
   std::vector<int> scale_iterations; // iterations at each scale, coarse first; empty = `iterations` at each
   double adam_average = 0;           // decay of Adam's iterate average, in [0,1); 0 = off
+  // Images (at any scale) whose longer side exceeds tile_size are optimised in overlapping tiles
+  // of that side, and large style images measured in tiles, so memory follows the tile, not the
+  // image; 0 = in one piece. Excludes style_masks and resuming.
+  index_t tile_size = 0;             // 0 or >= 64
+  index_t tile_overlap = 64;         // pixels neighbouring tiles share, blended: 0..tile_size/2
 };
 
 // What the observer sees after each iteration.
@@ -99,6 +112,8 @@ struct stylize_progress {
   double loss = 0;         // total weighted loss
   loss_breakdown parts;    // "content", "style", "tv": each weighted term
   double seconds = 0;      // wall time of this iteration
+  int tile = 0;            // in a run in tiles: the tile being optimised (1-based), of `tiles`;
+  int tiles = 0;           // 0 for a run in one piece. iteration and iterations count all tiles'
   std::function<tensor<T>()> image;  // the current result as an RGB image (computed on demand)
   stylize_state<T>* state = nullptr;  // the run's state after this iteration, for save_checkpoint
                                       // (style/checkpoint.hpp); valid during the call only;
@@ -169,6 +184,11 @@ inline void validate(const stylize_options& o, std::size_t style_count) {
     NST_CHECK(n >= 0, value_error, 245, "stylize: scale iterations must be >= 0, got ", n);
   NST_CHECK(o.adam_average >= 0 && o.adam_average < 1, value_error, 246,
             "stylize: adam_average must lie in [0, 1), got ", o.adam_average);
+  NST_CHECK(o.tile_size == 0 || (o.tile_size >= 64 && o.tile_overlap >= 0 && o.tile_overlap <= o.tile_size / 2),
+            value_error, 284, "stylize: tile_size must be 0 or >= 64 and tile_overlap 0..tile_size/2, got ", o.tile_size,
+            " and ", o.tile_overlap);
+  NST_CHECK(o.tile_size == 0 || o.style_masks.empty(), value_error, 285,
+            "stylize: style_masks work on images in one piece (tile_size must be 0)");
 }
 
 // The longer side at each scale, coarse first: geometric from min_size (default: final / √2^(scales-1),
@@ -224,49 +244,189 @@ struct no_stylize_observer {
 
 namespace detail {
 
+// Minimises `terms` over run.x with the optimizer of `options`, from run's state up to
+// options.iterations, calling on_iteration(report, parts) after each iteration (false stops the
+// run); `evaluation_offset` counts the evaluations made before (a resumed run's). Returns the
+// result in network space: x, or with adam_average the average of Adam's iterates.
+template <class T, class Terms, class OnIteration>
+tensor<T> minimise_image(const vgg19<T>& net, const Terms& terms, const stylize_options& options,
+                         stylize_state<T>& run, int evaluation_offset, OnIteration&& on_iteration) {
+  const std::vector<std::string> layers = terms.layers();
+  const int iteration_offset = run.iteration;
+  tape<T> tp;
+  loss_breakdown parts;
+  int evaluations = evaluation_offset;
+  auto objective = [&](const tensor<T>& at, tensor<T>& gradient) -> T {
+    tp.clear();
+    const var<T> image = tp.variable(at);
+    const feature_vars<T> features = net.features(tp, image, layers);
+    parts.clear();
+    const var<T> total = terms.evaluate(loss_inputs<T>{image, features}, &parts);
+    const T loss = total.value()[0];
+    ++evaluations;
+    NST_CHECK(std::isfinite(loss), value_error, 298, "stylize: the loss became ", loss, " at evaluation ",
+              evaluations,
+              evaluations == 1 ? std::string(", the starting image") : ", in iteration " + std::to_string(run.iteration + 1),
+              " (check the weights file and the loss weights)");
+    tp.backward(total);
+    gradient = image.grad();
+    return loss;
+  };
+  auto report = [&](const iteration_report& r) {
+    run.iteration = iteration_offset + r.iteration;
+    run.evaluations = evaluation_offset + r.evaluations;
+    run.loss = r.loss;
+    return on_iteration(r, static_cast<const loss_breakdown&>(parts));
+  };
+
+  stop_criteria stop;
+  stop.max_iterations = options.iterations - iteration_offset;
+  stop.relative_tolerance = options.relative_tolerance;
+  if (options.optimizer == optimizer_kind::adam) {
+    adam policy;
+    if (options.learning_rate > 0) policy.learning_rate = options.learning_rate;
+    policy.average_decay = options.adam_average;
+    if (stop.max_iterations > 0) minimize(objective, run.x, policy, run.adam, stop, report);
+    return policy.averaged(run.adam, run.x);  // with adam_average the average of the iterates (x stays the last)
+  }
+  lbfgs policy;
+  policy.history = options.lbfgs_history;
+  policy.search = options.lbfgs_line_search;
+  policy.tolerance_grad = -1;  // as neural-style: run all iterations unless relative_tolerance says stop
+  policy.tolerance_change = -1;
+  if (options.learning_rate > 0) policy.learning_rate = options.learning_rate;
+  if (stop.max_iterations > 0) minimize(objective, run.x, policy, run.lbfgs, stop, report);
+  return run.x;
+}
+
+// How many tiles one scale of stylize() optimises (1: in one piece), the content's longer side
+// brought to `image_size` (0: as it is).
+inline std::size_t tile_count(const stylize_options& o, const shape& content, index_t image_size) {
+  const auto [height, width] =
+      image_size > 0 ? fit_longer_side(content[2], content[3], image_size) : std::make_pair(content[2], content[3]);
+  if (o.tile_size == 0 || std::max(height, width) <= o.tile_size) return 1;
+  return tile_grid(height, width, o.tile_size, o.tile_overlap).size();
+}
+
 // One scale of stylize() (options.scales ignored) with the style term StyleTerm; `styles` are
-// already recoloured (match_style_colors) or grey (luminance_only). `state` as in stylize().
+// already recoloured (match_style_colors) or grey (luminance_only). `state` as in stylize();
+// `cache` (may be null) keeps the style statistics for later runs. An image whose longer side
+// exceeds options.tile_size is optimised tile by tile (tile_grid, in raster order), each tile
+// from what the canvas holds under it (its neighbours' results in the overlaps) against its
+// part of the content and the whole style's statistics, and blended back (blend_tile).
 template <class StyleTerm, class T, class Observer>
 tensor<T> stylize_single_scale(const vgg19<T>& net, const tensor<T>& content, const std::vector<tensor<T>>& styles,
                                const stylize_options& options, Observer&& observer, const tensor<T>& init_image,
-                               stylize_state<T>* state) {
+                               stylize_state<T>* state, style_target_cache<T>* cache) {
   const preprocessing prep = net.input_preprocessing();
-
   const tensor<T> content_rgb =
       options.image_size > 0 ? resize_to_longer_side(content, options.image_size) : content;
-  const index_t style_size = static_cast<index_t>(
-      std::lround(static_cast<double>(std::max(content_rgb.dim(2), content_rgb.dim(3))) * options.style_scale));
+  const index_t height = content_rgb.dim(2), width = content_rgb.dim(3);
+  const index_t style_size = static_cast<index_t>(std::lround(static_cast<double>(std::max(height, width)) * options.style_scale));
 
-  // Targets, once.
-  content_loss<T> content_term(static_cast<T>(options.content_weight), options.content_layers);
+  // Style targets, once (or from the cache).
   StyleTerm style_term(static_cast<T>(options.style_weight), options.style_layers,
                        std::vector<T>(options.style_layer_weights.begin(), options.style_layer_weights.end()));
-  const tensor<T> content_x = to_network(options.luminance_only ? luminance_image(content_rgb) : content_rgb, prep);
-  std::map<std::string, std::string> identity = detail::run_identity<T>(options);
-  const feature_map<T> content_features = net.features(content_x, options.content_layers);
-  std::uint64_t content_hash = detail::fingerprint_start, style_hash = detail::fingerprint_start;
-  for (const auto& layer : content_features) content_hash = detail::fingerprint(layer.second, content_hash);
-  content_term.set_targets(content_features);
-  std::vector<feature_map<T>> style_features;
-  for (const tensor<T>& style : styles) {
-    NST_CHECK(style.rank() == 4 && style.dim(0) == 1 && style.dim(1) == 3, shape_error, 171,
-              "stylize: style images must be [1,3,H,W], got ", style.shape());
-    style_features.push_back(net.features(to_network(resize_to_longer_side(style, style_size), prep), options.style_layers));
-    for (const auto& layer : style_features.back()) style_hash = detail::fingerprint(layer.second, style_hash);
-  }
-  identity["content_targets"] = detail::hex_text(content_hash);
-  identity["style_targets"] = detail::hex_text(style_hash);
-  std::vector<T> blend(options.style_blend_weights.begin(), options.style_blend_weights.end());
+  std::vector<tensor<T>> network_styles;
+  for (const tensor<T>& style : styles) network_styles.push_back(to_network(resize_to_longer_side(style, style_size), prep));
+  style_target_cache<T> own_cache;
+  const std::vector<layer_statistics<T>>& style_statistics =
+      (cache ? *cache : own_cache).measure(net, style_term, network_styles, options.tile_size);
+  network_styles.clear();
   if (options.style_masks.empty()) {
-    style_term.set_targets(style_features, blend);
+    style_term.set_target_statistics(style_statistics,
+                                     std::vector<T>(options.style_blend_weights.begin(), options.style_blend_weights.end()));
   } else {
     std::vector<tensor<T>> masks;
     for (const tensor<float>& mask : options.style_masks) masks.push_back(mask.template cast<T>());
-    style_term.set_guided_targets(style_features, masks);
+    style_term.set_guided_target_statistics(style_statistics, masks);
   }
-  style_features.clear();
-  const auto objective_terms = content_term + style_term + tv_loss<T>(static_cast<T>(options.tv_weight));
-  const std::vector<std::string> layers = objective_terms.layers();
+  const tensor<T> content_x = to_network(options.luminance_only ? luminance_image(content_rgb) : content_rgb, prep);
+
+  // The starting point, in network space.
+  auto starting_image = [&] {
+    switch (options.init) {
+      case init_method::random: {
+        tensor<T> x(content_x.shape());
+        detail::fill_normal(x, options.seed, 0.001);  // neural-style's init: randn * 0.001
+        return x;
+      }
+      case init_method::image:
+        NST_CHECK(init_image.rank() == 4 && init_image.dim(0) == 1 && init_image.dim(1) == 3, shape_error, 171,
+                  "stylize: init = image needs an RGB init image [1,3,H,W], got ", init_image.shape());
+        return to_network(resize(options.luminance_only ? luminance_image(init_image) : init_image, height, width), prep);
+      case init_method::content: break;
+    }
+    return content_x;
+  };
+  // x in network space -> the RGB result the user sees.
+  auto to_image = [&](const tensor<T>& network_x) {
+    tensor<T> rgb = from_network(network_x, prep);
+    for (T& v : rgb) v = std::min(T(1), std::max(T(0), v));
+    return options.original_colors || options.luminance_only ? original_colors(rgb, content_rgb) : rgb;
+  };
+  auto progress = [&](const stylize_state<T>& run, const iteration_report& r, const loss_breakdown& parts) {
+    stylize_progress<T> p;
+    p.iteration = run.iteration;
+    p.iterations = options.iterations;
+    p.evaluations = run.evaluations;
+    p.loss = r.loss;
+    p.parts = parts;
+    p.seconds = r.seconds;
+    return p;
+  };
+
+  if (options.tile_size > 0 && std::max(height, width) > options.tile_size) {
+    NST_CHECK(!state || state->x.empty(), value_error, 286,
+              "stylize: a run in tiles cannot be resumed (checkpoints hold runs in one piece; tile_size is ",
+              options.tile_size, ", the image ", width, "x", height, ")");
+    const std::vector<tile> tiles = tile_grid(height, width, options.tile_size, options.tile_overlap);
+    tensor<T> canvas = starting_image();
+    int iterations_before = 0, evaluations_before = 0;
+    bool stopped = false;
+    for (std::size_t i = 0; i < tiles.size() && !stopped; ++i) {
+      const tile& t = tiles[i];
+      content_loss<T> content_term(static_cast<T>(options.content_weight), options.content_layers);
+      content_term.set_targets(net.features(crop(content_x, t), options.content_layers));
+      const auto terms = content_term + style_term + tv_loss<T>(static_cast<T>(options.tv_weight));
+      stylize_state<T> piece;
+      piece.x = crop(canvas, t);
+      const tensor<T> result = minimise_image(net, terms, options, piece, 0, [&](const iteration_report& r, const loss_breakdown& parts) {
+        stylize_progress<T> p = progress(piece, r, parts);
+        p.iteration += iterations_before;
+        p.iterations = options.iterations * static_cast<int>(tiles.size());
+        p.evaluations += evaluations_before;
+        p.tile = static_cast<int>(i) + 1;
+        p.tiles = static_cast<int>(tiles.size());
+        p.image = [&] {
+          tensor<T> whole = canvas;
+          blend_tile(whole, piece.x, t);
+          return to_image(whole);
+        };
+        stopped = !detail::call_observer(observer, p);
+        return !stopped;
+      });
+      blend_tile(canvas, result, t);
+      iterations_before += options.iterations;
+      evaluations_before += piece.evaluations;
+    }
+    return to_image(canvas);
+  }
+
+  content_loss<T> content_term(static_cast<T>(options.content_weight), options.content_layers);
+  const feature_map<T> content_features = net.features(content_x, options.content_layers);
+  content_term.set_targets(content_features);
+  const auto terms = content_term + style_term + tv_loss<T>(static_cast<T>(options.tv_weight));
+
+  // The run's identity (for resuming): the options and fingerprints of the targets.
+  std::map<std::string, std::string> identity = detail::run_identity<T>(options);
+  std::uint64_t content_hash = detail::fingerprint_start, style_hash = detail::fingerprint_start;
+  for (const auto& layer : content_features) content_hash = detail::fingerprint(layer.second, content_hash);
+  for (const layer_statistics<T>& statistics : style_statistics)
+    for (const auto& layer : statistics)
+      for (const tensor<T>& statistic : layer.second) style_hash = detail::fingerprint(statistic, style_hash);
+  identity["content_targets"] = detail::hex_text(content_hash);
+  identity["style_targets"] = detail::hex_text(style_hash);
 
   // The run's state: resumed from `state`, or started afresh.
   stylize_state<T> own_state;
@@ -285,99 +445,17 @@ tensor<T> stylize_single_scale(const vgg19<T>& net, const tensor<T>& content, co
               run.x.shape(), ", this run's ", content_x.shape());
   } else {
     run = stylize_state<T>();
+    run.x = starting_image();
   }
   run.run = identity;
-  const int iteration_offset = run.iteration;
   const int evaluation_offset = resuming ? std::max(0, run.evaluations - 1) : 0;  // x is evaluated again
-
-  // The starting point, in network space.
-  tensor<T>& x = run.x;
-  if (!resuming) switch (options.init) {
-    case init_method::content: x = content_x; break;
-    case init_method::random:
-      x = tensor<T>(content_x.shape());
-      detail::fill_normal(x, options.seed, 0.001);  // neural-style's init: randn * 0.001
-      break;
-    case init_method::image:
-      NST_CHECK(init_image.rank() == 4 && init_image.dim(0) == 1 && init_image.dim(1) == 3, shape_error, 171,
-                "stylize: init = image needs an RGB init image [1,3,H,W], got ", init_image.shape());
-      x = to_network(resize(options.luminance_only ? luminance_image(init_image) : init_image, content_x.dim(2),
-                            content_x.dim(3)), prep);
-      break;
-  }
-
-  // The objective the optimizer sees: loss and gradient at x, through the tape.
-  tape<T> tp;
-  loss_breakdown parts;
-  int evaluations = evaluation_offset;
-  int iterations_done = iteration_offset;  // as reported to the observer
-  auto objective = [&](const tensor<T>& at, tensor<T>& gradient) -> T {
-    tp.clear();
-    const var<T> image = tp.variable(at);
-    const feature_vars<T> features = net.features(tp, image, layers);
-    parts.clear();
-    const var<T> total = objective_terms.evaluate(loss_inputs<T>{image, features}, &parts);
-    const T loss = total.value()[0];
-    ++evaluations;
-    NST_CHECK(std::isfinite(loss), value_error, 298, "stylize: the loss became ", loss, " at evaluation ",
-              evaluations,
-              evaluations == 1 ? std::string(", the starting image") : ", in iteration " + std::to_string(iterations_done + 1),
-              " (check the weights file and the loss weights)");
-    tp.backward(total);
-    gradient = image.grad();
-    return loss;
-  };
-
-  // x in network space -> the RGB result the user sees.
-  auto to_image = [&](const tensor<T>& network_x) {
-    tensor<T> rgb = from_network(network_x, prep);
-    for (T& v : rgb) v = std::min(T(1), std::max(T(0), v));
-    return options.original_colors || options.luminance_only ? original_colors(rgb, content_rgb) : rgb;
-  };
-
-  auto report = [&](const iteration_report& r) {
-    iterations_done = iteration_offset + r.iteration;
-    run.iteration = iterations_done;
-    run.evaluations = evaluation_offset + r.evaluations;
-    run.loss = r.loss;
-    stylize_progress<T> p;
-    p.iteration = run.iteration;
-    p.iterations = options.iterations;
-    p.evaluations = run.evaluations;
+  const tensor<T> result = minimise_image(net, terms, options, run, evaluation_offset, [&](const iteration_report& r, const loss_breakdown& parts) {
+    stylize_progress<T> p = progress(run, r, parts);
     p.state = &run;
-    p.loss = r.loss;
-    p.parts = parts;
-    p.seconds = r.seconds;
-    p.image = [&] { return to_image(x); };
+    p.image = [&] { return to_image(run.x); };
     return detail::call_observer(observer, p);
-  };
-
-  stop_criteria stop;
-  stop.max_iterations = options.iterations - iteration_offset;
-  stop.relative_tolerance = options.relative_tolerance;
-  if (stop.max_iterations > 0) {
-    if (options.optimizer == optimizer_kind::adam) {
-      adam policy;
-      if (options.learning_rate > 0) policy.learning_rate = options.learning_rate;
-      policy.average_decay = options.adam_average;
-      minimize(objective, x, policy, run.adam, stop, report);
-      if (options.adam_average > 0) {
-        tp.clear();
-        return to_image(policy.averaged(run.adam, x));  // the average of the iterates, x stays the last
-      }
-    } else {
-      lbfgs policy;
-      policy.history = options.lbfgs_history;
-      policy.search = options.lbfgs_line_search;
-      policy.tolerance_grad = -1;  // as neural-style: run all iterations unless relative_tolerance says stop
-      policy.tolerance_change = -1;
-      if (options.learning_rate > 0) policy.learning_rate = options.learning_rate;
-      minimize(objective, x, policy, run.lbfgs, stop, report);
-    }
-  }
-  tp.clear();
-
-  return to_image(x);
+  });
+  return to_image(result);
 }
 
 }  // namespace detail
@@ -388,12 +466,14 @@ tensor<T> stylize_single_scale(const vgg19<T>& net, const tensor<T>& content, co
 // e.g. from load_checkpoint) is resumed and continued up to options.iterations, after checking
 // that it belongs to this run (value_error 256 names the first difference); when stylize
 // returns it holds the final state, ready for save_checkpoint. With scales > 1 the state is the
-// last scale's. Errors: shape_error 171 for images that are not RGB, value_error 297, 240-246
-// for bad options.
+// last scale's; a scale in tiles (options.tile_size) keeps none (value_error 286 when asked to
+// resume one). `cache`, when given, keeps the style statistics for the next call (a batch of
+// contents with the same styles measures them once; see style/targets.hpp). Errors: shape_error
+// 171 for images that are not RGB, value_error 297, 240-246, 284, 285 for bad options.
 template <class T, class Observer = no_stylize_observer>
 tensor<T> stylize(const vgg19<T>& net, const tensor<T>& content, const std::vector<tensor<T>>& styles,
                   const stylize_options& options, Observer&& observer = {}, const tensor<T>& init_image = {},
-                  stylize_state<T>* state = nullptr) {
+                  stylize_state<T>* state = nullptr, style_target_cache<T>* cache = nullptr) {
   detail::validate(options, styles.size());
   NST_CHECK(content.rank() == 4 && content.dim(0) == 1 && content.dim(1) == 3, shape_error, 171,
             "stylize: the content image must be [1,3,H,W], got ", content.shape());
@@ -410,8 +490,13 @@ tensor<T> stylize(const vgg19<T>& net, const tensor<T>& content, const std::vect
   const std::vector<index_t> sizes = detail::scale_sizes(options, final_size);
   std::vector<int> iterations = options.scale_iterations;
   if (iterations.empty()) iterations.assign(sizes.size(), options.iterations);
+  // What the observer counts: each scale's iterations, times its tiles.
+  std::vector<int> counted(sizes.size());
+  for (std::size_t s = 0; s < sizes.size(); ++s)
+    counted[s] = iterations[s] * static_cast<int>(detail::tile_count(options, content.shape(),
+                                                                     sizes.size() > 1 ? sizes[s] : options.image_size));
   int total_iterations = 0;
-  for (int n : iterations) total_iterations += n;
+  for (int n : counted) total_iterations += n;
   int iterations_before = 0;
   bool stopped = false;
   bool on_last_scale = false;  // only the last scale's state is the run's (and can be resumed)
@@ -430,7 +515,7 @@ tensor<T> stylize(const vgg19<T>& net, const tensor<T>& content, const std::vect
     const bool last = s + 1 == sizes.size();
     on_last_scale = last;
     if (resuming && !last) {  // a saved state belongs to the last scale
-      iterations_before += iterations[s];
+      iterations_before += counted[s];
       continue;
     }
     stylize_options scale_options = options;
@@ -442,19 +527,19 @@ tensor<T> stylize(const vgg19<T>& net, const tensor<T>& content, const std::vect
     switch (options.style_statistic) {
       case style_loss_kind::gram:
         result = detail::stylize_single_scale<style_loss<T>>(net, content, prepared_styles, scale_options,
-                                                             scale_observer, start, scale_state);
+                                                             scale_observer, start, scale_state, cache);
         break;
       case style_loss_kind::mean_covariance:
         result = detail::stylize_single_scale<mean_covariance_loss<T>>(net, content, prepared_styles, scale_options,
-                                                                       scale_observer, start, scale_state);
+                                                                       scale_observer, start, scale_state, cache);
         break;
       case style_loss_kind::wasserstein:
         result = detail::stylize_single_scale<wasserstein_style_loss<T>>(net, content, prepared_styles,
                                                                          scale_options, scale_observer, start,
-                                                                         scale_state);
+                                                                         scale_state, cache);
         break;
     }
-    iterations_before += iterations[s];
+    iterations_before += counted[s];
   }
   if (std::max(result.dim(2), result.dim(3)) != final_size) {  // stopped before the last scale
     const auto [height, width] = fit_longer_side(content.dim(2), content.dim(3), final_size);

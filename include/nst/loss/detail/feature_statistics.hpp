@@ -13,6 +13,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <vector>
 
 #include <Eigen/Core>
 
@@ -87,6 +88,25 @@ tensor<T> mask_weights(const tensor<T>& mask, index_t height, index_t width) {
   if (!(total > T(0))) return {};
   resized.vector() /= total;
   return resized.reshape({height * width});
+}
+
+// The moments {μ, Σ} of a feature map from those of disjoint parts of it, part k holding the
+// share w_k of the pixels (Σ_k w_k = 1), by the law of total covariance:
+//   μ = Σ_k w_k μ_k,   Σ = Σ_k w_k (Σ_k + (μ_k - μ)(μ_k - μ)ᵀ).
+template <class T>
+std::vector<tensor<T>> pool_moments(const std::vector<std::vector<tensor<T>>>& parts, const std::vector<double>& shares) {
+  const index_t channels = parts.at(0).at(0).size();
+  Eigen::VectorXd mean = Eigen::VectorXd::Zero(channels);
+  for (std::size_t k = 0; k < parts.size(); ++k) mean += shares[k] * parts[k][0].vector().template cast<double>();
+  Eigen::MatrixXd covariance = Eigen::MatrixXd::Zero(channels, channels);
+  for (std::size_t k = 0; k < parts.size(); ++k) {
+    const Eigen::VectorXd offset = parts[k][0].vector().template cast<double>() - mean;
+    covariance += shares[k] * (parts[k][1].matrix(channels, channels).template cast<double>() + offset * offset.transpose());
+  }
+  std::vector<tensor<T>> whole{tensor<T>({channels}), tensor<T>({channels, channels})};
+  whole[0].vector() = mean.cast<T>();
+  whole[1].matrix(channels, channels) = covariance.cast<T>();
+  return whole;
 }
 
 }  // namespace detail

@@ -17,11 +17,17 @@
 //   template <class T> struct my_statistic {
 //     using target_type = ...;                                      // what distance() compares with
 //     static std::vector<tensor<T>> measure(const tensor<T>& f);    // linear statistics, blendable
+//     static std::vector<tensor<T>> pool(parts, shares);           // disjoint parts' -> the whole's
 //     static target_type make_target(std::vector<tensor<T>> blended);
 //     static var<T> distance(const var<T>& f, const tensor<T>& pixel_weights, const target_type&);
 //   };
 //
 // pixel_weights is empty (every pixel alike) or [H*W], non-negative and summing to 1.
+//
+// Targets come from style images' features (set_targets) or from statistics measured earlier
+// (set_target_statistics, with measure()): a batch of runs or the tiles of a large image then
+// share one set of style statistics, which may itself be pooled from tiles of a large style
+// image (Statistic::pool, see style/targets.hpp).
 #pragma once
 
 #include <cmath>
@@ -34,6 +40,11 @@
 #include "feature_statistics.hpp"
 
 namespace nst {
+
+// One image's style statistics: per layer, what the statistic's measure() gives.
+template <class T>
+using layer_statistics = std::map<std::string, std::vector<tensor<T>>>;
+
 namespace detail {
 
 template <class T, class Statistic>
@@ -42,6 +53,7 @@ class style_term {
   using value_type = T;
   using loss_term_tag = void;
   using target_type = typename Statistic::target_type;
+  using statistic_type = Statistic;
 
   // `layer_weights`: one λ_l per layer, finite and >= 0 (empty = all 1); value_error 235, 236.
   style_term(T weight, std::vector<std::string> layers, std::vector<T> layer_weights = {})
@@ -60,13 +72,28 @@ class style_term {
   T weight() const { return weight_; }
   const std::vector<T>& layer_weights() const { return layer_weights_; }
 
+  // The statistics of one style image at this loss's layers, from its features (which must hold
+  // every layer; lookup_error 542 names the image by `image`, its index among the style images).
+  layer_statistics<T> measure(const feature_map<T>& style_features, std::size_t image = 0) const {
+    layer_statistics<T> statistics;
+    for (const std::string& layer : layers_)
+      statistics[layer] = Statistic::measure(at_layer(style_features, layer, image));
+    return statistics;
+  }
+
   // One target per layer: the statistics of the style images blended by `blend` (normalised to
   // sum to 1; equal weights when empty), for the whole image.
   void set_targets(const std::vector<feature_map<T>>& style_features, std::vector<T> blend = {}) {
-    NST_CHECK(!style_features.empty(), value_error, 293, "style loss: no style images given");
-    if (blend.empty()) blend.assign(style_features.size(), T(1));
-    NST_CHECK(blend.size() == style_features.size(), value_error, 294, "style loss: ", blend.size(),
-              " blend weights for ", style_features.size(), " style images");
+    set_target_statistics(measure_each(style_features), std::move(blend));
+  }
+
+  // As set_targets, from each style image's statistics (measure()); value_error 293-295,
+  // lookup_error 542, shape_error 170 when the style images' statistics disagree in shape.
+  void set_target_statistics(const std::vector<layer_statistics<T>>& styles, std::vector<T> blend = {}) {
+    NST_CHECK(!styles.empty(), value_error, 293, "style loss: no style images given");
+    if (blend.empty()) blend.assign(styles.size(), T(1));
+    NST_CHECK(blend.size() == styles.size(), value_error, 294, "style loss: ", blend.size(),
+              " blend weights for ", styles.size(), " style images");
     for (T b : blend)
       NST_CHECK(b >= T(0) && std::isfinite(b), value_error, 295, "style loss: blend weight ", b,
                 " is not a finite non-negative number");
@@ -76,8 +103,8 @@ class style_term {
     region whole;
     for (const std::string& layer : layers_) {
       std::vector<tensor<T>> blended;
-      for (std::size_t k = 0; k < style_features.size(); ++k) {
-        std::vector<tensor<T>> stats = Statistic::measure(features_of(style_features[k], k, layer));
+      for (std::size_t k = 0; k < styles.size(); ++k) {
+        const std::vector<tensor<T>>& stats = at_layer(styles[k], layer, k);
         if (blended.empty()) {
           blended.resize(stats.size());
           for (std::size_t i = 0; i < stats.size(); ++i) blended[i] = tensor<T>(stats[i].shape());
@@ -96,10 +123,15 @@ class style_term {
   // Style image k shapes the image where masks[k] (one per style image, [1,1,h,w] of any size,
   // values in [0,1]) is non-zero, weighted by the mask; shape_error 189, value_error 237, 233, 234.
   void set_guided_targets(const std::vector<feature_map<T>>& style_features, const std::vector<tensor<T>>& masks) {
-    NST_CHECK(!style_features.empty(), value_error, 293, "style loss: no style images given");
-    NST_CHECK(masks.size() == style_features.size(), value_error, 237, "style loss: ", masks.size(),
-              " masks for ", style_features.size(), " style images");
-    std::vector<region> guided(style_features.size());
+    set_guided_target_statistics(measure_each(style_features), masks);
+  }
+
+  // As set_guided_targets, from each style image's statistics (measure()).
+  void set_guided_target_statistics(const std::vector<layer_statistics<T>>& styles, const std::vector<tensor<T>>& masks) {
+    NST_CHECK(!styles.empty(), value_error, 293, "style loss: no style images given");
+    NST_CHECK(masks.size() == styles.size(), value_error, 237, "style loss: ", masks.size(),
+              " masks for ", styles.size(), " style images");
+    std::vector<region> guided(styles.size());
     for (std::size_t k = 0; k < masks.size(); ++k) {
       const tensor<T>& mask = masks[k];
       NST_CHECK(mask.rank() == 4 && mask.dim(0) == 1 && mask.dim(1) == 1 && mask.size() > 0, shape_error, 189,
@@ -111,7 +143,7 @@ class style_term {
                 " is zero everywhere (style image ", k, " would go nowhere)");
       guided[k].mask = mask;
       for (const std::string& layer : layers_)
-        guided[k].targets.emplace(layer, Statistic::make_target(Statistic::measure(features_of(style_features[k], k, layer))));
+        guided[k].targets.emplace(layer, Statistic::make_target(at_layer(styles[k], layer, k)));
     }
     regions_ = std::move(guided);
   }
@@ -150,9 +182,18 @@ class style_term {
     std::map<std::string, target_type> targets;
   };
 
-  static const tensor<T>& features_of(const feature_map<T>& features, std::size_t k, const std::string& layer) {
-    auto it = features.find(layer);
-    NST_CHECK(it != features.end(), lookup_error, 542, "style loss: the features of style image ", k,
+  // measure() of each style image's features.
+  std::vector<layer_statistics<T>> measure_each(const std::vector<feature_map<T>>& style_features) const {
+    std::vector<layer_statistics<T>> statistics;
+    for (std::size_t k = 0; k < style_features.size(); ++k) statistics.push_back(measure(style_features[k], k));
+    return statistics;
+  }
+
+  // features[layer] or statistics[layer] of style image k; lookup_error 542 when it is absent.
+  template <class Map>
+  static const typename Map::mapped_type& at_layer(const Map& per_layer, const std::string& layer, std::size_t k) {
+    auto it = per_layer.find(layer);
+    NST_CHECK(it != per_layer.end(), lookup_error, 542, "style loss: the features of style image ", k,
               " lack layer '", layer, "'");
     return it->second;
   }
