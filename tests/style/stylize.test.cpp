@@ -181,6 +181,13 @@ TEST_CASE("stylize in tiles: every tile optimised in turn, counted by the observ
   for (nst::index_t at : {nst::index_t(0), nst::index_t(149), nst::index_t(79 * 150), nst::index_t(80 * 150 - 1)})
     CHECK(std::abs(result[at] - wide[at]) > 1e-4);
 
+  // The same bits with one thread and with two.
+  const int threads = nst::num_threads();
+  nst::set_num_threads(threads == 1 ? 2 : 1);
+  const auto other_threads = nst::stylize(net, wide, {style}, o);
+  nst::set_num_threads(threads);
+  CHECK(nst_test::max_relative_error(other_threads, result, 0) == 0);
+
   // Coarse to fine: the coarse scale fits in one tile, the fine one takes six.
   o.scales = 2;
   o.min_size = 60;
@@ -256,4 +263,25 @@ TEST_CASE("stylize in tiles: no seams on a photograph (seam lines look like any 
   }
   REQUIRE(pasted_seams == 2);
   CHECK(pasted_total / pasted_seams > 1.3);
+}
+
+TEST_CASE("stylize with a style_target_cache: a batch measures its styles once, with the same results",
+          "[style][stylize]") {
+  const auto net = tiny_vgg();
+  auto o = small_options();
+  o.iterations = 3;
+  o.image_size = 20;  // every content the same longer side: the styles' size does not change
+  const auto other = nst_test::random_tensor<double>({1, 3, 16, 20}, 8, 0.0, 1.0);
+  nst::style_target_cache<double> cache;
+  nst::stylize_state<double>* no_state = nullptr;
+  const auto first = nst::stylize(net, content, {style}, o, nst::no_stylize_observer{}, {}, no_state, &cache);
+  const auto second = nst::stylize(net, other, {style}, o, nst::no_stylize_observer{}, {}, no_state, &cache);
+  CHECK(cache.size() == 1);  // measured for the first content only
+  CHECK(nst_test::max_relative_error(first, nst::stylize(net, content, {style}, o), 0) == 0);
+  CHECK(nst_test::max_relative_error(second, nst::stylize(net, other, {style}, o), 0) == 0);
+  // Recolouring the styles to each content makes them differ: measured again.
+  o.match_style_colors = nst::color_match::cholesky;
+  nst::stylize(net, content, {style}, o, nst::no_stylize_observer{}, {}, no_state, &cache);
+  nst::stylize(net, other, {style}, o, nst::no_stylize_observer{}, {}, no_state, &cache);
+  CHECK(cache.size() == 3);
 }
