@@ -272,6 +272,17 @@ struct winograd_lane_tiles {
   }
 };
 
+// How many tiles from `tile` on (at most `remaining`) to transform together. In images at least
+// Lanes + 2 tiles wide, a group never crosses a tile row and the first tile of a row goes alone,
+// so that the row's interior tiles form whole row runs (vector loads and stores); in narrower
+// ones no row run is possible and groups take `Lanes` consecutive tiles.
+template <int Lanes, int M>
+index_t lane_group_size(const winograd_tiling<M>& tiling, index_t tile, index_t remaining) {
+  if (tiling.tiles_x < Lanes + 2) return std::min<index_t>(Lanes, remaining);
+  const index_t x = tile % tiling.tiles_x;
+  return x == 0 ? 1 : std::min<index_t>(std::min<index_t>(Lanes, tiling.tiles_x - x), remaining);
+}
+
 // Row runs (winograd_lane_tiles::row_run): lane l's column j of a window row lies at
 // row[M*l + j]. The loops run over lanes outside and a tile's columns inside, so that GCC sees
 // groups of interleaved accesses and vectorises them with permutes (columns outside gave one
@@ -404,6 +415,100 @@ void winograd_output_transform(const winograd_tiling<M>& tiling, const T* m, ind
   }
 }
 
+// The input gradient's first step for output channels [first_out, last_out) of the tiles
+// first..first+count-1: w[(ξ*O + o)*count + t] = (A dy Aᵀ)[ξ], dy = grad_output gated by the
+// ReLU's mask when one is given (zeros outside the image).
+template <int M, class T>
+void winograd_gradient_transform(const winograd_tiling<M>& tiling, const tensor<T>& grad_output,
+                                 const relu_mask& mask, index_t first_out, index_t last_out, index_t first,
+                                 index_t count, T* w) {
+  using transform = winograd_matrices<M>;
+  constexpr int alpha = transform::alpha, lanes = winograd_lanes<T>;
+  const index_t height = tiling.height, width = tiling.width, outs = grad_output.dim(1);
+  const bool gated = !mask.empty();
+  for (index_t t0 = 0, size = 0; t0 < count; t0 += size) {
+    size = lane_group_size<lanes>(tiling, first + t0, count - t0);
+    const winograd_lane_tiles<M, lanes> at(tiling, first + t0, size);
+    for (index_t o = first_out; o < last_out; ++o) {
+      T dy[M][M][lanes], transformed[alpha][alpha][lanes];
+      if (at.row_run) {
+        const index_t origin = (at.item[0] * outs + o) * height * width + at.y0[0] * width + at.x0[0];
+        for (int i = 0; i < M; ++i) {
+          const T* row = grad_output.data() + origin + i * width;
+          if (gated) {  // the ReLU's gate first, on the contiguous row
+            T passed[M * lanes];
+            for (int x = 0; x < M * lanes; ++x) passed[x] = mask[origin + i * width + x] ? row[x] : T(0);
+            load_row_run<M>(passed, dy[i]);
+          } else {
+            load_row_run<M>(row, dy[i]);
+          }
+        }
+      }
+      for (int l = 0; l < lanes && !at.row_run; ++l) {
+        const index_t origin = (at.item[l] * outs + o) * height * width + at.y0[l] * width + at.x0[l];
+        for (index_t i = 0; i < M; ++i)
+          for (index_t j = 0; j < M; ++j) {
+            const index_t k = origin + i * width + j;
+            const bool inside = l < at.used && i < at.rows[l] && j < at.cols[l];
+            dy[i][j][l] = !inside || (gated && !mask[k]) ? T(0) : grad_output[k];
+          }
+      }
+      sandwich<true, lanes>(transform::AT, dy, transform::AT, transformed);
+      store_positions(transformed, at.used, outs * count, w + o * count + t0);
+    }
+  }
+}
+
+// The input gradient's last step for input channels [first_channel, last_channel) of the tiles
+// first..first+count-1 (whole tile rows, starting at one): dx += B z Bᵀ on each tile's input
+// window, z[(ξ*C + c)*count + t]. With `halo` ([C,2,W] values), window rows 0 and 1 of the first
+// tile row go there instead of onto dx (grad_input, [N,C,H,W]).
+template <int M, class T>
+void winograd_gradient_scatter(const winograd_tiling<M>& tiling, const T* z, index_t channels,
+                               index_t first_channel, index_t last_channel, index_t first, index_t count, T* halo,
+                               T* grad_input) {
+  using transform = winograd_matrices<M>;
+  constexpr int alpha = transform::alpha, lanes = winograd_lanes<T>;
+  const index_t height = tiling.height, width = tiling.width, tiles_x = tiling.tiles_x;
+  for (index_t t0 = 0, size = 0; t0 < count; t0 += size) {
+    size = lane_group_size<lanes>(tiling, first + t0, count - t0);
+    const winograd_lane_tiles<M, lanes> at(tiling, first + t0, size);
+    for (index_t c = first_channel; c < last_channel; ++c) {
+      T zt[alpha][alpha][lanes], d[alpha][alpha][lanes];
+      load_positions(z + c * count + t0, channels * count, at.used, zt);
+      sandwich<true, lanes>(transform::BT, zt, transform::BT, d);
+      T* halo_rows = halo != nullptr ? halo + c * 2 * width : nullptr;
+      // The image row (column 0) that window row i of lane l adds onto: image row y0 - 1 + i, or
+      // the halo's row i.
+      auto window_row = [&](int l, int i) {
+        if (halo_rows != nullptr && i < 2 && t0 + l < tiles_x) return halo_rows + i * width;
+        return grad_input + (at.item[l] * channels + c) * height * width + (at.y0[l] - 1 + i) * width;
+      };
+      if (at.row_run) {  // neighbouring windows overlap: add_row_run keeps them apart
+        for (int i = 0; i < alpha; ++i) add_row_run<M>(d[i], window_row(0, i) + at.x0[0] - 1);
+        continue;
+      }
+      // Neighbouring windows overlap: add lane by lane (in order), never as one vector.
+      for (int l = 0; l < at.used; ++l) {
+        const index_t y0 = at.y0[l] - 1, x0 = at.x0[l] - 1;
+        if (at.interior[l]) {
+          for (int i = 0; i < alpha; ++i) {
+            T* window = window_row(l, i) + x0;
+            for (int j = 0; j < alpha; ++j) window[j] += d[i][j][l];
+          }
+          continue;
+        }
+        for (int i = 0; i < alpha; ++i) {
+          if (y0 + i < 0 || y0 + i >= height) continue;
+          T* row = window_row(l, i);
+          for (int j = 0; j < alpha; ++j)
+            if (x0 + j >= 0 && x0 + j < width) row[x0 + j] += d[i][j][l];
+        }
+      }
+    }
+  }
+}
+
 }  // namespace detail
 
 // y = conv2d(input, weight, bias, {1, 1}) for the weight `u` was built from, then y = max(y, 0)
@@ -475,15 +580,16 @@ tensor<T> winograd_conv3x3(const tensor<T>& input, const winograd_weights<T, M>&
 //
 // It is the adjoint of the forward pass, with the same transformed weights U:
 //   dx = Σ_tiles B [ U_ξᵀ · (A dy Aᵀ)_ξ ] Bᵀ,
-// each (M+2)^2 result added onto the input tile it came from. Input tiles overlap, so the
-// parallel split is by what never overlaps: per block of tiles, the dy transforms by output
-// channel, the products by position ξ, and the additions onto dx by input channel (planes).
+// each (M+2)^2 result added onto the input tile it came from. Input tiles overlap, so the work is
+// cut into bands of whole tile rows (an even number, sized from the shapes only), each band's
+// first tile row adding its two top window rows (shared with the band above) into a halo of its
+// own that is added onto dx once every band is done: the bands then run in parallel, whole, in
+// one parallel region. With fewer bands than threads, one band at a time runs with its steps
+// split (dy transforms by output channel, products by position ξ, additions by input channel).
 template <class T, int M>
 tensor<T> winograd_conv3x3_backward_input(const tensor<T>& grad_output, const winograd_weights<T, M>& u,
                                           const relu_mask& mask = {}) {
-  using transform = typename winograd_weights<T, M>::transform;
-  constexpr int alpha = winograd_weights<T, M>::alpha, positions = winograd_weights<T, M>::positions;
-  constexpr int lanes = detail::winograd_lanes<T>;
+  constexpr int positions = winograd_weights<T, M>::positions;
   NST_CHECK(!u.empty(), value_error, 300,
             "winograd_conv3x3_backward_input: the winograd_weights are empty (default-constructed)");
   NST_CHECK(grad_output.rank() == 4 && grad_output.size() > 0 && grad_output.dim(1) == u.out_channels(), shape_error,
@@ -496,99 +602,82 @@ tensor<T> winograd_conv3x3_backward_input(const tensor<T>& grad_output, const wi
   using matrix_map = typename tensor<T>::matrix_map;
   const index_t channels = u.in_channels(), outs = u.out_channels();
   const detail::winograd_tiling<M> tiling(grad_output.dim(0), grad_output.dim(2), grad_output.dim(3));
-  const index_t height = tiling.height, width = tiling.width;
-  const index_t block = std::min(tiling.count(), 2 * detail::winograd_block_tiles(positions, channels, outs));
-  const index_t w_size = positions * outs * block, z_size = positions * channels * block;
-  T* w = detail::winograd_scratch<T>(1, w_size + z_size)[0].data();
-  T* z = w + w_size;
-  const bool gated = !mask.empty();
+  const index_t height = tiling.height, width = tiling.width, tiles_x = tiling.tiles_x;
+  // Bands of whole tile rows (of all items in turn), about twice the forward's block each, an
+  // even number of them; sizes from the shapes only, never from the thread count.
+  const index_t rows = tiling.batch * tiling.tiles_y;
+  const index_t band_target = 2 * detail::winograd_block_tiles(positions, channels, outs);
+  index_t bands = std::min(rows, detail::ceil_div(tiling.count(), band_target));
+  if (bands > 1) bands = std::min(rows, bands + bands % 2);
+  const index_t band_rows = detail::ceil_div(rows, bands);
+  bands = detail::ceil_div(rows, band_rows);
+  const index_t band_tiles = band_rows * tiles_x;
+  const index_t w_size = positions * outs * band_tiles, z_size = positions * channels * band_tiles;
   tensor<T> grad_input({tiling.batch, channels, height, width});
+  // A band's first tile row shares its two top window rows with the tile row above, in the band
+  // before: the band adds them into its own halo [C,2,W] instead, and the halos are added onto
+  // dx after every band is done (in band order), so bands never write the same value.
+  tensor<T> halo;
+  if (bands > 1) halo = tensor<T>({bands, channels, 2, width});
 
-  for (index_t first = 0; first < tiling.count(); first += block) {
-    const index_t count = std::min(block, tiling.count() - first);
-    // w_ξ[o][t] = (A dy Aᵀ)[ξ], by output channel.
-    parallel_for(
-        0, outs,
-        [&](index_t first_out, index_t last_out) {
-          for (index_t t0 = 0; t0 < count; t0 += lanes) {
-            const detail::winograd_lane_tiles<M, lanes> at(tiling, first + t0, count - t0);
-            for (index_t o = first_out; o < last_out; ++o) {
-              T dy[M][M][lanes], transformed[alpha][alpha][lanes];
-              if (at.row_run) {
-                const index_t origin = (at.item[0] * outs + o) * height * width + at.y0[0] * width + at.x0[0];
-                for (int i = 0; i < M; ++i) {
-                  const T* row = grad_output.data() + origin + i * width;
-                  if (gated) {  // the ReLU's gate first, on the contiguous row
-                    T passed[M * lanes];
-                    for (int x = 0; x < M * lanes; ++x) passed[x] = mask[origin + i * width + x] ? row[x] : T(0);
-                    detail::load_row_run<M>(passed, dy[i]);
-                  } else {
-                    detail::load_row_run<M>(row, dy[i]);
-                  }
-                }
-              }
-              for (int l = 0; l < lanes && !at.row_run; ++l) {
-                const index_t origin = (at.item[l] * outs + o) * height * width + at.y0[l] * width + at.x0[l];
-                for (index_t i = 0; i < M; ++i)
-                  for (index_t j = 0; j < M; ++j) {
-                    const index_t k = origin + i * width + j;
-                    const bool inside = l < at.used && i < at.rows[l] && j < at.cols[l];
-                    dy[i][j][l] = !inside || (gated && !mask[k]) ? T(0) : grad_output[k];
-                  }
-              }
-              detail::sandwich<true, lanes>(transform::AT, dy, transform::AT, transformed);
-              detail::store_positions(transformed, at.used, outs * count, w + o * count + t0);
-            }
-          }
-        },
-        grain_items(count * 40));
-    // z_ξ (C x count) = U_ξᵀ (C x O) · w_ξ (O x count), by position.
-    parallel_for(
-        0, positions,
-        [&](index_t first_xi, index_t last_xi) {
-          for (index_t xi = first_xi; xi < last_xi; ++xi)
-            matrix_map(z + xi * channels * count, channels, count).noalias() =
-                const_matrix_map(u.position(static_cast<int>(xi)), outs, channels).transpose() *
-                const_matrix_map(w + xi * outs * count, outs, count);
-        },
-        grain_items(2 * channels * outs * count));
-    // dx += B z Bᵀ on each tile's input window, by input channel (planes never overlap).
+  // One band: dy transforms by output channel, products by position, additions onto dx by input
+  // channel; each step split among the threads when `split_steps`.
+  auto run_band = [&](index_t band, T* w, T* z, bool split_steps) {
+    const index_t first = band * band_tiles, count = std::min(band_tiles, tiling.count() - first);
+    const bool has_halo = (band * band_rows) % tiling.tiles_y != 0;  // not an item's first tile row
+    auto steps = [&](index_t n, index_t work_per_item, auto&& step) {
+      if (split_steps)
+        parallel_for(0, n, step, grain_items(work_per_item));
+      else
+        step(0, n);
+    };
+    // w_ξ[o][t] = (A dy Aᵀ)[ξ].
+    steps(outs, count * 40, [&](index_t first_out, index_t last_out) {
+      detail::winograd_gradient_transform(tiling, grad_output, mask, first_out, last_out, first, count, w);
+    });
+    // z_ξ (C x count) = U_ξᵀ (C x O) · w_ξ (O x count).
+    steps(positions, 2 * channels * outs * count, [&](index_t first_xi, index_t last_xi) {
+      for (index_t xi = first_xi; xi < last_xi; ++xi)
+        matrix_map(z + xi * channels * count, channels, count).noalias() =
+            const_matrix_map(u.position(static_cast<int>(xi)), outs, channels).transpose() *
+            const_matrix_map(w + xi * outs * count, outs, count);
+    });
+    // dx += B z Bᵀ on each tile's input window (window rows 0 and 1 of the band's first tile row
+    // into the halo when it has one).
+    steps(channels, count * 60, [&](index_t first_channel, index_t last_channel) {
+      T* band_halo = has_halo ? halo.data() + band * channels * 2 * width : nullptr;
+      detail::winograd_gradient_scatter(tiling, z, channels, first_channel, last_channel, first, count, band_halo,
+                                        grad_input.data());
+    });
+  };
+
+  const index_t threads = detail::group_count(bands * positions, grain_items(channels * outs * 2 * band_tiles));
+  if (bands >= threads) {
+    auto* scratch = detail::winograd_scratch<T>(threads, w_size + z_size);
+    detail::for_each_group(bands, threads, [&](index_t group, index_t first_band, index_t last_band) {
+      T* w = scratch[group].data();
+      for (index_t b = first_band; b < last_band; ++b) run_band(b, w, w + w_size, false);
+    });
+  } else {
+    T* w = detail::winograd_scratch<T>(1, w_size + z_size)[0].data();
+    for (index_t b = 0; b < bands; ++b) run_band(b, w, w + w_size, true);
+  }
+  if (bands > 1)
     parallel_for(
         0, channels,
         [&](index_t first_channel, index_t last_channel) {
-          for (index_t t0 = 0; t0 < count; t0 += lanes) {
-            const detail::winograd_lane_tiles<M, lanes> at(tiling, first + t0, count - t0);
+          for (index_t b = 1; b < bands; ++b) {
+            const index_t row = b * band_rows, ty = row % tiling.tiles_y;
+            if (ty == 0) continue;
             for (index_t c = first_channel; c < last_channel; ++c) {
-              T zt[alpha][alpha][lanes], d[alpha][alpha][lanes];
-              detail::load_positions(z + c * count + t0, channels * count, at.used, zt);
-              detail::sandwich<true, lanes>(transform::BT, zt, transform::BT, d);
-              if (at.row_run) {  // neighbouring windows overlap: add_row_run keeps them apart
-                T* window = grad_input.data() + (at.item[0] * channels + c) * height * width +
-                            (at.y0[0] - 1) * width + at.x0[0] - 1;
-                for (int i = 0; i < alpha; ++i) detail::add_row_run<M>(d[i], window + i * width);
-                continue;
-              }
-              // Neighbouring windows overlap: add lane by lane (in order), never as one vector.
-              for (int l = 0; l < at.used; ++l) {
-                T* plane = grad_input.data() + (at.item[l] * channels + c) * height * width;
-                const index_t y0 = at.y0[l] - 1, x0 = at.x0[l] - 1;
-                if (at.interior[l]) {
-                  T* window = plane + y0 * width + x0;
-                  for (int i = 0; i < alpha; ++i)
-                    for (int j = 0; j < alpha; ++j) window[i * width + j] += d[i][j][l];
-                  continue;
-                }
-                for (int i = 0; i < alpha; ++i)
-                  for (int j = 0; j < alpha; ++j) {
-                    const index_t y = y0 + i, x = x0 + j;
-                    if (y >= 0 && y < height && x >= 0 && x < width) plane[y * width + x] += d[i][j][l];
-                  }
-              }
+              const T* from = halo.data() + (b * channels + c) * 2 * width;
+              T* to = grad_input.data() + ((row / tiling.tiles_y) * channels + c) * height * width +
+                      (ty * M - 1) * width;
+              for (index_t k = 0; k < 2 * width; ++k) to[k] += from[k];
             }
           }
         },
-        grain_items(count * 60));
-  }
+        grain_items(2 * width * bands));
   return grad_input;
 }
 
