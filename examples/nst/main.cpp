@@ -64,6 +64,7 @@ struct stylize_command {
   int checkpoint_every = 100;
   std::uint64_t max_memory = 0;      // --max-memory in bytes; 0 = no budget
   bool measure_peak_memory = false;  // --measure-peak-memory
+  bool tile_size_given = false;      // --tile-size: then --max-memory does not choose tiles
   std::vector<std::string> style_masks;  // --style-masks, one per style image
   std::string content_mask;              // --content-mask: the first style's region (the second's is the rest)
   std::string loss_curve, sheet;  // --loss-curve, --sheet; empty = not written
@@ -167,8 +168,12 @@ std::vector<option> stylize_options_table(stylize_command& c) {
          o.scale_iterations.clear();
          for (long long n : parse_integers("--scale-iterations", v, 0, 1000000)) o.scale_iterations.push_back(static_cast<int>(n));
        }},
-      {"--tile-size", "PX", "optimise images larger than PX in overlapping tiles of PX (>= 64; 0 = in one piece, or as --max-memory needs)",
-       [&](auto v) { o.tile_size = parse_integer("--tile-size", v, 0, 16384); }},
+      {"--tile-size", "PX", "optimise images larger than PX in overlapping tiles of PX (>= 64; 0 = in one piece; "
+                            "not given: in tiles only when --max-memory needs them)",
+       [&](auto v) {
+         o.tile_size = parse_integer("--tile-size", v, 0, 16384);
+         c.tile_size_given = true;
+       }},
       {"--tile-overlap", "PX", "pixels neighbouring tiles share, blended (64)",
        [&](auto v) { o.tile_overlap = parse_integer("--tile-overlap", v, 0, 8192); }},
       {"--adam-ema", "F", "with Adam, return the moving average of the iterates with decay F (0 = off)",
@@ -356,9 +361,8 @@ std::map<std::string, std::string> check_memory_budget(stylize_command& c, const
                c.output_dir.empty() ? "" : ("; for " + content + ", the batch's largest image").c_str());
   // Too large in one piece: in tiles, the largest that fit (10% to spare, as below), when the
   // run can be tiled (no checkpoint, no masks) and the user did not choose a tile size.
-  const bool can_tile = c.checkpoint.empty() && c.resume.empty() && c.options.style_masks.empty() &&
-                        c.style_masks.empty() && c.content_mask.empty();
-  if (c.options.tile_size == 0 && can_tile && e.peak_bytes > static_cast<double>(c.max_memory)) {
+  const bool can_tile = c.checkpoint.empty() && c.resume.empty() && c.style_masks.empty() && c.content_mask.empty();
+  if (!c.tile_size_given && can_tile && e.peak_bytes > static_cast<double>(c.max_memory)) {
     const long long tile = largest_fitting_tile(e, height, width, size, 0.9 * static_cast<double>(c.max_memory));
     if (tile > 0) {
       c.options.tile_size = tile;

@@ -9,18 +9,9 @@
 #
 #   examples/nst/tests/memory_commands.sh NST_BINARY FIXTURES_DIR WORK_DIR
 set -euo pipefail
-# shellcheck source=tga.sh
-source "$(dirname "$0")/tga.sh"
-nst=$(realpath "$1")
-narrow=$(realpath "$2")/nn/narrow_vgg19.safetensors
-mkdir -p "$3"
-cd "$3"
-rm -rf ./*.png ./*.txt photos results
-
-fail() {
-  echo "memory_commands: $*" >&2
-  exit 1
-}
+# shellcheck source=command_test.sh
+source "$(dirname "$0")/command_test.sh"
+start_command_test memory_commands "$@"
 
 make_tga content.tga 40 30
 make_tga style.tga 20 20
@@ -55,10 +46,11 @@ for size in 512 768; do
   fi
 done
 
-# A budget of 80% of the 768 px estimate: refused before the run, naming a size that fits.
+# A budget of 80% of the 768 px estimate, the run in one piece (--tile-size 0; without it the
+# command would choose tiles, tiling_commands.sh): refused before the run, naming a size that fits.
 budget=$((estimate * 8 / 10))
 status=0
-"${run[@]}" --image-size 768 --output refused.png --max-memory "$budget" 2> log.txt || status=$?
+"${run[@]}" --image-size 768 --tile-size 0 --output refused.png --max-memory "$budget" 2> log.txt || status=$?
 [ "$status" -eq 1 ] || fail "a run over budget: exit status $status, expected 1: $(cat log.txt)"
 [ "$(grep -c '^nst: error: ' log.txt)" -eq 1 ] || fail "expected one error line: $(cat log.txt)"
 grep -q '^nst: error: the run needs about .* at 768 px, more than --max-memory .*; --image-size [0-9]* would fit' log.txt ||
@@ -75,7 +67,8 @@ mkdir -p photos
 make_tga photos/a_wide.tga 64 8
 make_tga photos/b_square.tga 24 24 7
 status=0
-"${run[@]}" --image-size 768 --content photos --output-dir results --max-memory "$estimate" 2> log.txt || status=$?
+"${run[@]}" --image-size 768 --tile-size 0 --content photos --output-dir results --max-memory "$estimate" 2> log.txt ||
+  status=$?
 [ "$status" -eq 1 ] || fail "a batch with an image over budget: exit status $status, expected 1: $(cat log.txt)"
 grep -q '^nst: estimated peak memory .* at 768 px .*for photos/b_square\.tga, the batch.s largest image' log.txt ||
   fail "the batch's estimate is not the largest image's: $(cat log.txt)"

@@ -7,18 +7,9 @@
 #
 #   examples/nst/tests/pictures_commands.sh NST_BINARY FIXTURES_DIR WORK_DIR
 set -euo pipefail
-# shellcheck source=tga.sh
-source "$(dirname "$0")/tga.sh"
-nst=$(realpath "$1")
-narrow=$(realpath "$2")/nn/narrow_vgg19.safetensors
-mkdir -p "$3"
-cd "$3"
-rm -f ./*.png ./*.svg ./*.txt
-
-fail() {
-  echo "pictures_commands: $*" >&2
-  exit 1
-}
+# shellcheck source=command_test.sh
+source "$(dirname "$0")/command_test.sh"
+start_command_test pictures_commands "$@"
 
 # "WIDTHxHEIGHT" of a PNG, from its IHDR chunk (big-endian 32-bit width and height at byte 16).
 png_size() {

@@ -10,18 +10,9 @@
 #
 #   examples/nst/tests/tiling_commands.sh NST_BINARY FIXTURES_DIR WORK_DIR
 set -euo pipefail
-# shellcheck source=tga.sh
-source "$(dirname "$0")/tga.sh"
-nst=$(realpath "$1")
-narrow=$(realpath "$2")/nn/narrow_vgg19.safetensors
-mkdir -p "$3"
-cd "$3"
-rm -f ./*.bmp ./*.png ./*.txt
-
-fail() {
-  echo "tiling_commands: $*" >&2
-  exit 1
-}
+# shellcheck source=command_test.sh
+source "$(dirname "$0")/command_test.sh"
+start_command_test tiling_commands "$@"
 
 make_tga content.tga 40 30
 make_tga style.tga 20 20 3
