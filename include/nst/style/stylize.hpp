@@ -308,12 +308,64 @@ inline std::size_t tile_count(const stylize_options& o, const shape& content, in
   return tile_grid(height, width, o.tile_size, o.tile_overlap).size();
 }
 
+// The observer's view of `run` after an iteration (image and state are filled by the caller).
+template <class T>
+stylize_progress<T> progress_of(const stylize_state<T>& run, const iteration_report& r, const loss_breakdown& parts,
+                                int iterations) {
+  stylize_progress<T> p;
+  p.iteration = run.iteration;
+  p.iterations = iterations;
+  p.evaluations = run.evaluations;
+  p.loss = r.loss;
+  p.parts = parts;
+  p.seconds = r.seconds;
+  return p;
+}
+
+// Optimises `canvas` (network space, the starting image) tile by tile (tile_grid, raster order):
+// each tile starts from what the canvas holds under it (its finished neighbours' results in the
+// overlaps), is optimised against its part of the content (`content_x`) and the whole style's
+// targets (in `style_term`), and is blended back (blend_tile). Returns the canvas; to_image maps
+// a canvas to RGB for the observer's image().
+template <class T, class StyleTerm, class Observer, class ToImage>
+tensor<T> optimise_in_tiles(const vgg19<T>& net, const StyleTerm& style_term, const tensor<T>& content_x,
+                            tensor<T> canvas, const stylize_options& options, Observer& observer, const ToImage& to_image) {
+  const std::vector<tile> tiles = tile_grid(content_x.dim(2), content_x.dim(3), options.tile_size, options.tile_overlap);
+  const int tile_count = static_cast<int>(tiles.size());
+  int iterations_before = 0, evaluations_before = 0;
+  bool stopped = false;
+  for (int i = 0; i < tile_count && !stopped; ++i) {
+    const tile& t = tiles[static_cast<std::size_t>(i)];
+    content_loss<T> content_term(static_cast<T>(options.content_weight), options.content_layers);
+    content_term.set_targets(net.features(crop(content_x, t), options.content_layers));
+    const auto terms = content_term + style_term + tv_loss<T>(static_cast<T>(options.tv_weight));
+    stylize_state<T> piece;
+    piece.x = crop(canvas, t);
+    auto on_iteration = [&](const iteration_report& r, const loss_breakdown& parts) {
+      stylize_progress<T> p = progress_of(piece, r, parts, options.iterations * tile_count);
+      p.iteration += iterations_before;
+      p.evaluations += evaluations_before;
+      p.tile = i + 1;
+      p.tiles = tile_count;
+      p.image = [&] {
+        tensor<T> whole = canvas;
+        blend_tile(whole, piece.x, t);
+        return to_image(whole);
+      };
+      stopped = !detail::call_observer(observer, p);
+      return !stopped;
+    };
+    blend_tile(canvas, minimise_image(net, terms, options, piece, 0, on_iteration), t);
+    iterations_before += options.iterations;
+    evaluations_before += piece.evaluations;
+  }
+  return canvas;
+}
+
 // One scale of stylize() (options.scales ignored) with the style term StyleTerm; `styles` are
 // already recoloured (match_style_colors) or grey (luminance_only). `state` as in stylize();
 // `cache` (may be null) keeps the style statistics for later runs. An image whose longer side
-// exceeds options.tile_size is optimised tile by tile (tile_grid, in raster order), each tile
-// from what the canvas holds under it (its neighbours' results in the overlaps) against its
-// part of the content and the whole style's statistics, and blended back (blend_tile).
+// exceeds options.tile_size is optimised in tiles (optimise_in_tiles).
 template <class StyleTerm, class T, class Observer>
 tensor<T> stylize_single_scale(const vgg19<T>& net, const tensor<T>& content, const std::vector<tensor<T>>& styles,
                                const stylize_options& options, Observer&& observer, const tensor<T>& init_image,
@@ -365,52 +417,12 @@ tensor<T> stylize_single_scale(const vgg19<T>& net, const tensor<T>& content, co
     for (T& v : rgb) v = std::min(T(1), std::max(T(0), v));
     return options.original_colors || options.luminance_only ? original_colors(rgb, content_rgb) : rgb;
   };
-  auto progress = [&](const stylize_state<T>& run, const iteration_report& r, const loss_breakdown& parts) {
-    stylize_progress<T> p;
-    p.iteration = run.iteration;
-    p.iterations = options.iterations;
-    p.evaluations = run.evaluations;
-    p.loss = r.loss;
-    p.parts = parts;
-    p.seconds = r.seconds;
-    return p;
-  };
 
   if (options.tile_size > 0 && std::max(height, width) > options.tile_size) {
     NST_CHECK(!state || state->x.empty(), value_error, 286,
               "stylize: a run in tiles cannot be resumed (checkpoints hold runs in one piece; tile_size is ",
               options.tile_size, ", the image ", width, "x", height, ")");
-    const std::vector<tile> tiles = tile_grid(height, width, options.tile_size, options.tile_overlap);
-    tensor<T> canvas = starting_image();
-    int iterations_before = 0, evaluations_before = 0;
-    bool stopped = false;
-    for (std::size_t i = 0; i < tiles.size() && !stopped; ++i) {
-      const tile& t = tiles[i];
-      content_loss<T> content_term(static_cast<T>(options.content_weight), options.content_layers);
-      content_term.set_targets(net.features(crop(content_x, t), options.content_layers));
-      const auto terms = content_term + style_term + tv_loss<T>(static_cast<T>(options.tv_weight));
-      stylize_state<T> piece;
-      piece.x = crop(canvas, t);
-      const tensor<T> result = minimise_image(net, terms, options, piece, 0, [&](const iteration_report& r, const loss_breakdown& parts) {
-        stylize_progress<T> p = progress(piece, r, parts);
-        p.iteration += iterations_before;
-        p.iterations = options.iterations * static_cast<int>(tiles.size());
-        p.evaluations += evaluations_before;
-        p.tile = static_cast<int>(i) + 1;
-        p.tiles = static_cast<int>(tiles.size());
-        p.image = [&] {
-          tensor<T> whole = canvas;
-          blend_tile(whole, piece.x, t);
-          return to_image(whole);
-        };
-        stopped = !detail::call_observer(observer, p);
-        return !stopped;
-      });
-      blend_tile(canvas, result, t);
-      iterations_before += options.iterations;
-      evaluations_before += piece.evaluations;
-    }
-    return to_image(canvas);
+    return to_image(optimise_in_tiles(net, style_term, content_x, starting_image(), options, observer, to_image));
   }
 
   content_loss<T> content_term(static_cast<T>(options.content_weight), options.content_layers);
@@ -449,13 +461,13 @@ tensor<T> stylize_single_scale(const vgg19<T>& net, const tensor<T>& content, co
   }
   run.run = identity;
   const int evaluation_offset = resuming ? std::max(0, run.evaluations - 1) : 0;  // x is evaluated again
-  const tensor<T> result = minimise_image(net, terms, options, run, evaluation_offset, [&](const iteration_report& r, const loss_breakdown& parts) {
-    stylize_progress<T> p = progress(run, r, parts);
+  auto on_iteration = [&](const iteration_report& r, const loss_breakdown& parts) {
+    stylize_progress<T> p = progress_of(run, r, parts, options.iterations);
     p.state = &run;
     p.image = [&] { return to_image(run.x); };
     return detail::call_observer(observer, p);
-  });
-  return to_image(result);
+  };
+  return to_image(minimise_image(net, terms, options, run, evaluation_offset, on_iteration));
 }
 
 }  // namespace detail
