@@ -6,3 +6,5 @@
 #include "style/color.hpp"
 #include "style/sheet.hpp"
 #include "style/stylize.hpp"
+#include "style/targets.hpp"
+#include "style/tiles.hpp"

@@ -24,6 +24,7 @@ namespace nst {
 // the features, compared as |μ-μt|²/C + ‖Σ-Σt‖²/C²; shape_error 191 when the channels differ.
 template <class T>
 struct mean_covariance_statistic {
+  static constexpr const char* name = "mean_covariance";
   using target_type = detail::feature_moments<T>;  // μ_t [C], Σ_t [C,C]
   static std::vector<tensor<T>> measure(const tensor<T>& features) {
     detail::feature_moments<T> m = detail::weighted_moments(features);

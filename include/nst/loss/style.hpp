@@ -58,6 +58,7 @@ var<T> weighted_gram(const var<T>& features, const tensor<T>& pixel_weights) {
 // Gatys et al.'s statistic: the Gram matrix, compared by mean squared difference.
 template <class T>
 struct gram_statistic {
+  static constexpr const char* name = "gram";
   using target_type = tensor<T>;  // A, [1,C,C]
   static std::vector<tensor<T>> measure(const tensor<T>& features) { return {gram(features)}; }
   // The Gram matrix of a whole from its disjoint parts' (part k: share w_k of the pixels): Σ_k w_k G_k.

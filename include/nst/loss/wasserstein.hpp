@@ -43,6 +43,7 @@ struct wasserstein_target {
 // N(μ,Σ) of the features and of the target (formula and derivative in the overview above).
 template <class T>
 struct wasserstein_statistic {
+  static constexpr const char* name = "wasserstein";
   using target_type = wasserstein_target<T>;
 
   static std::vector<tensor<T>> measure(const tensor<T>& features) {

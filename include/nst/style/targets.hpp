@@ -24,7 +24,6 @@
 #include <cstdint>
 #include <map>
 #include <string>
-#include <typeinfo>
 #include <vector>
 
 #include "../loss.hpp"
@@ -111,7 +110,7 @@ class style_target_cache {
   template <class StyleTerm>
   const std::vector<layer_statistics<T>>& measure(const vgg19<T>& net, const StyleTerm& style_term,
                                                   const std::vector<tensor<T>>& network_styles, index_t tile_size) {
-    std::string key = typeid(typename StyleTerm::statistic_type).name();
+    std::string key = StyleTerm::statistic_type::name;
     key += "|" + std::to_string(reinterpret_cast<std::uintptr_t>(&net)) + "|" + std::to_string(tile_size);
     for (const std::string& layer : style_term.layers()) key += "|" + layer;
     for (const tensor<T>& image : network_styles) key += "|" + detail::hex_text(detail::fingerprint(image));

@@ -15,6 +15,7 @@
 // The statistic is a policy struct (see style.hpp, mean_covariance.hpp, wasserstein.hpp):
 //
 //   template <class T> struct my_statistic {
+//     static constexpr const char* name = "my";                     // names it (style/targets.hpp)
 //     using target_type = ...;                                      // what distance() compares with
 //     static std::vector<tensor<T>> measure(const tensor<T>& f);    // linear statistics, blendable
 //     static std::vector<tensor<T>> pool(parts, shares);           // disjoint parts' -> the whole's
