@@ -528,6 +528,7 @@ int stylize_one(const stylize_command& c, const nst::tensor<float>& content, con
       history.record(p.loss, p.parts);
       last_image = p.image();
       last_iteration = p.iteration;
+      planned_iterations = p.iterations;  // the run's own count (times the tiles in a run in tiles)
       if (c.save_every > 0 && p.iteration % c.save_every == 0 && p.iteration < p.iterations)
         nst::save_image(numbered(c.output, p.iteration), last_image);
       if (!c.checkpoint.empty() && c.checkpoint_every > 0 && p.iteration % c.checkpoint_every == 0 && p.state)

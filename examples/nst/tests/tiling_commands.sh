@@ -2,7 +2,7 @@
 # ctest script: `nst stylize` in tiles, on small inputs made here (TGA images, the 48 KB narrow
 # VGG19 fixture), about half a minute:
 #   - --tile-size: an image larger than the tile is optimised tile by tile (the progress names
-#     each tile) and comes out whole, at the size asked for;
+#     each tile) and comes out whole, at the size asked for, also when stopped by SIGTERM;
 #   - --max-memory below what the run needs in one piece: the command picks tiles that fit,
 #     says so with its estimate, and the run's measured peak resident set size stays under the
 #     budget and within 20% of that estimate (a 1536x1152 result);
@@ -28,6 +28,19 @@ grep -q "each tile of at most 128 px" log.txt || fail "the start line does not m
 grep -q "^iteration 1/12 (tile 1/6) " log.txt || fail "no progress line for the first tile: $(cat log.txt)"
 grep -q "^iteration 12/12 (tile 6/6) " log.txt || fail "no progress line for the last tile: $(cat log.txt)"
 [ "$(bmp_size tiled.bmp)" = "320x240" ] || fail "the tiled result is $(bmp_size tiled.bmp), not 320x240"
+
+# Ctrl-C (SIGTERM) in the second tile: the result so far is written whole, and the line that
+# says so counts every tile's iterations (6 tiles of 100).
+"${run[@]}" --image-size 320 --tile-size 128 --tile-overlap 16 --iterations 100 --print-every 1 --output stopped.bmp \
+  2> log.txt &
+pid=$!
+for _ in $(seq 600); do grep -q "(tile 2/6)" log.txt && break; sleep 0.1; done
+kill -TERM "$pid" 2> /dev/null || true
+status=0
+wait "$pid" || status=$?
+[ "$status" -eq 143 ] || fail "SIGTERM in a run in tiles: exit status $status, expected 143: $(cat log.txt)"
+grep -q "^nst: stopped by signal 15 after iteration [0-9]* of 600$" log.txt || fail "no stop line of 600: $(cat log.txt)"
+[ "$(bmp_size stopped.bmp)" = "320x240" ] || fail "the stopped result is $(bmp_size stopped.bmp), not 320x240"
 
 # --max-memory: the estimate in one piece first (a budget of 1 MiB refuses the run at once) ...
 status=0
