@@ -33,7 +33,6 @@
 //             [--cases layers,network,iteration] [--filter TEXT] [--algorithm auto] [--ab]
 //             [--system-malloc]
 #if defined(__linux__)
-#include <malloc.h>  // mallopt (glibc)
 #endif
 #include <sys/wait.h>
 #include <unistd.h>
@@ -70,7 +69,7 @@ struct options {
   nst::conv_algorithm algorithm = nst::conv_algorithm::automatic;
   bool keep_winograd_weights = true;  // --transient-winograd: false
   bool ab = false;  // im2col against `algorithm` in one process (run_ab_case)
-  bool system_malloc = false;  // --system-malloc: glibc's defaults (see keep_freed_memory)
+  bool system_malloc = false;  // --system-malloc: glibc's defaults (see nst/core/allocator.hpp)
 };
 
 struct bench_case {
@@ -438,20 +437,12 @@ options parse_options(int argc, char** argv) {
   return o;
 }
 
-// Keeps freed memory in the process for reuse instead of returning it to the system (see the
-// overview): glibc otherwise maps every block over 32 MB afresh and unmaps it on free.
-void keep_freed_memory() {
-#if defined(M_MMAP_MAX) && defined(M_TRIM_THRESHOLD)
-  mallopt(M_MMAP_MAX, 0);                                      // large blocks from the heap, not mmap
-  mallopt(M_TRIM_THRESHOLD, std::numeric_limits<int>::max());  // never give the heap back
-#endif
-}
 
 }  // namespace
 
 int main(int argc, char** argv) {
   const options o = parse_options(argc, argv);
-  if (!o.system_malloc) keep_freed_memory();
+  if (!o.system_malloc) nst::keep_freed_memory();
   std::vector<std::pair<bench_case, result>> done;
   bool all_ok = true;
   for (const bench_case& c : plan(o)) {
