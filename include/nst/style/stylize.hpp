@@ -299,13 +299,26 @@ tensor<T> minimise_image(const vgg19<T>& net, const Terms& terms, const stylize_
   return run.x;
 }
 
+// Whether an image of height x width is optimised in tiles (options.tile_size).
+inline bool in_tiles(const stylize_options& o, index_t height, index_t width) {
+  return o.tile_size > 0 && std::max(height, width) > o.tile_size;
+}
+
 // How many tiles one scale of stylize() optimises (1: in one piece), the content's longer side
 // brought to `image_size` (0: as it is).
 inline std::size_t tile_count(const stylize_options& o, const shape& content, index_t image_size) {
   const auto [height, width] =
       image_size > 0 ? fit_longer_side(content[2], content[3], image_size) : std::make_pair(content[2], content[3]);
-  if (o.tile_size == 0 || std::max(height, width) <= o.tile_size) return 1;
-  return tile_grid(height, width, o.tile_size, o.tile_overlap).size();
+  return in_tiles(o, height, width) ? tile_grid(height, width, o.tile_size, o.tile_overlap).size() : 1;
+}
+
+// The objective of one run or tile: content loss against `content_features`, the style term
+// (targets set), total variation, weighted by `options`.
+template <class T, class StyleTerm>
+auto objective_terms(const stylize_options& options, const feature_map<T>& content_features, const StyleTerm& style_term) {
+  content_loss<T> content_term(static_cast<T>(options.content_weight), options.content_layers);
+  content_term.set_targets(content_features);
+  return content_term + style_term + tv_loss<T>(static_cast<T>(options.tv_weight));
 }
 
 // The observer's view of `run` after an iteration (image and state are filled by the caller).
@@ -336,9 +349,7 @@ tensor<T> optimise_in_tiles(const vgg19<T>& net, const StyleTerm& style_term, co
   bool stopped = false;
   for (int i = 0; i < tile_count && !stopped; ++i) {
     const tile& t = tiles[static_cast<std::size_t>(i)];
-    content_loss<T> content_term(static_cast<T>(options.content_weight), options.content_layers);
-    content_term.set_targets(net.features(crop(content_x, t), options.content_layers));
-    const auto terms = content_term + style_term + tv_loss<T>(static_cast<T>(options.tv_weight));
+    const auto terms = objective_terms(options, net.features(crop(content_x, t), options.content_layers), style_term);
     stylize_state<T> piece;
     piece.x = crop(canvas, t);
     auto on_iteration = [&](const iteration_report& r, const loss_breakdown& parts) {
@@ -418,17 +429,15 @@ tensor<T> stylize_single_scale(const vgg19<T>& net, const tensor<T>& content, co
     return options.original_colors || options.luminance_only ? original_colors(rgb, content_rgb) : rgb;
   };
 
-  if (options.tile_size > 0 && std::max(height, width) > options.tile_size) {
+  if (in_tiles(options, height, width)) {
     NST_CHECK(!state || state->x.empty(), value_error, 286,
               "stylize: a run in tiles cannot be resumed (checkpoints hold runs in one piece; tile_size is ",
               options.tile_size, ", the image ", width, "x", height, ")");
     return to_image(optimise_in_tiles(net, style_term, content_x, starting_image(), options, observer, to_image));
   }
 
-  content_loss<T> content_term(static_cast<T>(options.content_weight), options.content_layers);
   const feature_map<T> content_features = net.features(content_x, options.content_layers);
-  content_term.set_targets(content_features);
-  const auto terms = content_term + style_term + tv_loss<T>(static_cast<T>(options.tv_weight));
+  const auto terms = objective_terms(options, content_features, style_term);
 
   // The run's identity (for resuming): the options and fingerprints of the targets.
   std::map<std::string, std::string> identity = detail::run_identity<T>(options);

@@ -72,11 +72,8 @@ layer_statistics<T> measure_style(const vgg19<T>& net, const StyleTerm& style_te
   for (index_t top = 0; top < height; top += core)
     for (index_t left = 0; left < width; left += core) {
       const index_t bottom = std::min(height, top + core), right = std::min(width, left + core);
-      tile context;
-      context.top = std::max<index_t>(0, top - margin);
-      context.left = std::max<index_t>(0, left - margin);
-      context.bottom = std::min(height, bottom + margin);
-      context.right = std::min(width, right + margin);
+      const tile context{std::max<index_t>(0, top - margin), std::min(height, bottom + margin),
+                         std::max<index_t>(0, left - margin), std::min(width, right + margin)};
       const feature_map<T> features = net.features(crop(network_image, context), layers);
       for (const std::string& layer : layers) {
         const tensor<T>& f = features.at(layer);
@@ -84,11 +81,7 @@ layer_statistics<T> measure_style(const vgg19<T>& net, const StyleTerm& style_te
         const auto rows = detail::feature_span(context.top, top, bottom, f.dim(2), stride, bottom == height);
         const auto columns = detail::feature_span(context.left, left, right, f.dim(3), stride, right == width);
         if (rows.second <= rows.first || columns.second <= columns.first) continue;  // nothing of it at this layer
-        tile in_features;
-        in_features.top = rows.first;
-        in_features.bottom = rows.second;
-        in_features.left = columns.first;
-        in_features.right = columns.second;
+        const tile in_features{rows.first, rows.second, columns.first, columns.second};
         parts[layer].push_back(statistic::measure(crop(f, in_features)));
         const index_t whole = (height / stride) * (width / stride);
         shares[layer].push_back(static_cast<double>(in_features.height() * in_features.width()) / static_cast<double>(whole));
