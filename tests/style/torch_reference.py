@@ -91,8 +91,11 @@ def to_network(rgb_uint8):
 
 
 def features(weights, x, wanted):
-    out, names = {}, []
+    """VGG19 (Caffe weights) up to the deepest wanted relu; returns {name: activation}."""
+    out = {}
     for name, block in CONVS:
+        if all(k in out for k in wanted):
+            break
         if name == "pool":
             x = torch.nn.functional.max_pool2d(x, 2, 2)
             continue

@@ -47,4 +47,8 @@ run coarse_to_fine --style "$images/starry_night.jpg" --scales 2 --min-size 32 -
   --optimizer adam --adam-ema 0.9 --log-json "$work/coarse_to_fine.jsonl"
 lines=$(wc -l < "$work/coarse_to_fine.jsonl")
 [ "$lines" -eq 5 ] || fail "coarse_to_fine: $lines log lines, expected 5 (2 + 3 iterations)"
+# "elapsed" (since the command started) grows and covers every iteration's "seconds".
+awk -F'"elapsed": ' '{ split($2, e, "}"); split($0, s, "\"seconds\": "); split(s[2], t, ",");
+  sum += t[1]; if (NF != 2 || e[1] + 0 < last || e[1] + 0 < sum) bad = 1; last = e[1] + 0 }
+  END { exit bad }' "$work/coarse_to_fine.jsonl" || fail "coarse_to_fine: elapsed missing, decreasing or below the iterations' sum"
 echo "ok"
