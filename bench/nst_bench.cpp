@@ -31,7 +31,7 @@
 //
 //   nst_bench [--sizes 256,512] [--threads 1,2] [--large] [--reps 3] [--budget 3]
 //             [--cases layers,network,iteration] [--filter TEXT] [--algorithm auto] [--ab]
-//             [--system-malloc]
+//             [--keep-winograd|--transient-winograd] [--system-malloc]
 #if defined(__linux__)
 #endif
 #include <sys/wait.h>
@@ -67,7 +67,7 @@ struct options {
   int reps = 3;
   double budget_seconds = 3.0;
   nst::conv_algorithm algorithm = nst::conv_algorithm::automatic;
-  bool keep_winograd_weights = true;  // --transient-winograd: false
+  bool keep_winograd_weights = nst::vgg19_options{}.keep_winograd_weights;  // --keep-winograd / --transient-winograd
   bool ab = false;  // im2col against `algorithm` in one process (run_ab_case)
   bool system_malloc = false;  // --system-malloc: glibc's defaults (see nst/core/allocator.hpp)
 };
@@ -229,23 +229,25 @@ std::function<void()> prepare_case(const bench_case& c, nst::conv_algorithm algo
   struct iteration_state {
     explicit iteration_state(nst::vgg19<float> network) : net(std::move(network)) {}
     nst::vgg19<float> net;
-    nst::content_loss<float> content_term{5.0f, {"relu4_2"}};
-    nst::style_loss<float> style_term{100.0f, style_layers};
     tensor<float> at, gradient;
     nst::tape<float> tp;
     nst::loss_breakdown parts;
   };
   auto s = std::make_shared<iteration_state>(random_vgg19(convs_to_relu5_1, options));
-  s->content_term.set_targets(s->net.features(random_tensor({1, 3, c.size, c.size}, 1.0, 4), {"relu4_2"}));
-  s->style_term.set_targets({s->net.features(random_tensor({1, 3, c.size, c.size}, 1.0, 5), style_layers)});
+  nst::content_loss<float> content_term{5.0f, {"relu4_2"}};
+  nst::style_loss<float> style_term{100.0f, style_layers};
+  content_term.set_targets(s->net.features(random_tensor({1, 3, c.size, c.size}, 1.0, 4), {"relu4_2"}));
+  style_term.set_targets({s->net.features(random_tensor({1, 3, c.size, c.size}, 1.0, 5), style_layers)});
   s->at = random_tensor({1, 3, c.size, c.size}, 1.0, 6);
-  return [s] {
-    const auto objective_terms = s->content_term + s->style_term + nst::tv_loss<float>(1e-3f);
+  // Built once per run, as stylize does (the sum holds the terms and their targets by value).
+  auto terms = std::make_shared<const decltype(content_term + style_term + nst::tv_loss<float>(1e-3f))>(
+      std::move(content_term) + std::move(style_term) + nst::tv_loss<float>(1e-3f));
+  return [s, terms] {
     s->tp.clear();
     const nst::var<float> image = s->tp.variable(s->at);
-    const nst::feature_vars<float> features = s->net.features(s->tp, image, objective_terms.layers());
+    const nst::feature_vars<float> features = s->net.features(s->tp, image, terms->layers());
     s->parts.clear();
-    const nst::var<float> total = objective_terms.evaluate(nst::loss_inputs<float>{image, features}, &s->parts);
+    const nst::var<float> total = terms->evaluate(nst::loss_inputs<float>{image, features}, &s->parts);
     s->tp.backward(total);
     s->gradient = image.grad();
   };
@@ -373,9 +375,10 @@ std::vector<T> parse_list(const std::string& text) {
 [[noreturn]] void usage(int status) {
   std::cerr << "usage: nst_bench [--sizes 256,512] [--threads 1,2] [--large] [--reps 3] [--budget 3]\n"
                "                 [--cases layers,network,iteration] [--filter TEXT]\n"
-               "                 [--algorithm auto|im2col|winograd] [--transient-winograd] [--ab]\n"
+               "                 [--algorithm auto|im2col|winograd] [--keep-winograd|--transient-winograd] [--ab]\n"
                "                 [--system-malloc]\n"
-               "  --transient-winograd: the network cases transform Winograd weights per call, not kept;\n"
+               "  --keep-winograd / --transient-winograd: the network cases keep the Winograd weights from\n"
+               "  first use on / transform them per call (vgg19_options::keep_winograd_weights; default per call);\n"
                "  --algorithm: how the 3x3 convolutions compute (default auto: Winograd from 16 channels);\n"
                "  --ab: per case, im2col against --algorithm in one process, alternating, --reps times each;\n"
                "  prints median wall and CPU times and their ratios (for loaded machines);\n"
@@ -417,6 +420,8 @@ options parse_options(int argc, char** argv) {
       o.system_malloc = true;
     } else if (arg == "--transient-winograd") {
       o.keep_winograd_weights = false;
+    } else if (arg == "--keep-winograd") {
+      o.keep_winograd_weights = true;
     } else if (arg == "--help" || arg == "-h") {
       usage(0);
     } else {

@@ -1,6 +1,9 @@
 #include <nst/autodiff/ops.hpp>
 #include <nst/autodiff/tape.hpp>
 
+#include <string>
+#include <vector>
+
 #include "../support/support.hpp"
 
 namespace {
@@ -97,4 +100,29 @@ TEST_CASE("tape: release frees an op's value, keeps its shape and the gradient p
   CHECK_THROWS_AS(tp.release(x), nst::value_error);
   const nst::tensor<double> weights(input.shape(), 1.0);
   CHECK_THROWS_AS(tp.release(tp.reference(weights)), nst::value_error);
+}
+
+TEST_CASE("tape: a step runs as late as its inputs allow (a loss on an early node waits for the chain)",
+          "[autodiff][tape]") {
+  // x -> a -> b -> c, and a second term on a recorded after c: its step (which makes a's gradient
+  // from this term) runs only once the chain has come back to b, so a's gradient is not held
+  // through the whole chain; every gradient is still complete.
+  tape_d tp;
+  std::vector<std::string> order;
+  const auto traced = [&order](const char* name, const var_d& in) {
+    return in.owner().record(nst::tensor<double>(in.value()), {in}, [&order, name, in](const nst::tensor<double>& g,
+                                                                                         tape_d& t) {
+      order.push_back(name);
+      t.accumulate(in, nst::tensor<double>(g));
+    });
+  };
+  const auto x = tp.variable(nst::tensor<double>(nst::shape{2}, std::vector<double>{1, 2}));
+  const auto a = traced("a", x);
+  const auto b = traced("b", a);
+  const auto c = traced("c", b);
+  const auto late = traced("late term on a", a);
+  tp.backward(total(c) + total(times(late, late)));  // Σ x + Σ x², d/dx = 1 + 2x
+  CHECK(order == std::vector<std::string>{"c", "b", "late term on a", "a"});
+  CHECK(x.grad()[0] == 3.0);
+  CHECK(x.grad()[1] == 5.0);
 }

@@ -51,3 +51,15 @@ TEST_CASE("tensor: construction from values and casting", "[core][tensor]") {
   CHECK_THROWS_WITH((nst::tensor<float>(nst::shape{2, 2}, std::vector<float>{1.f})),
                     Catch::Contains("1 values do not fill shape [2,2]"));
 }
+
+TEST_CASE("tensor: an uninitialised tensor has its shape, and resize keeps the values it keeps", "[core][tensor]") {
+  nst::tensor<float> t(nst::shape{2, 3}, nst::uninitialized);  // values unspecified until written
+  CHECK(t.shape() == (nst::shape{2, 3}));
+  CHECK(t.size() == 6);
+  for (nst::index_t i = 0; i < t.size(); ++i) t[i] = static_cast<float>(i);
+  const nst::tensor<float> copy = t;  // copies still copy values
+  CHECK(copy[5] == 5.0f);
+  t.resize({2, 4});
+  CHECK(t[5] == 5.0f);
+  CHECK(nst::tensor<float>(nst::shape{4}).vector().isZero());  // the plain constructor still zero-fills
+}

@@ -457,7 +457,9 @@ TEST_CASE("vgg19: Winograd weights kept or transformed per call give the same fe
           "[nn][vgg19][winograd]") {
   const auto input = expected().at("input").cast<float>();
   nst::vgg19_options options;
+  CHECK(!options.keep_winograd_weights);  // the default: per call (the memory of a tape's backward pass)
   options.convolution = nst::conv_algorithm::winograd;
+  options.keep_winograd_weights = true;
   const auto kept = nst::vgg19<float>::from_file(fixture_path("nn/narrow_vgg19.safetensors"), options);
   options.keep_winograd_weights = false;
   const auto transient = nst::vgg19<float>::from_file(fixture_path("nn/narrow_vgg19.safetensors"), options);

@@ -12,7 +12,7 @@
 //   nst::tape<double> tp;
 //   auto x = tp.variable(image);
 //   auto loss = nst::ad::sum(nst::ad::relu(x));
-//   tp.backward(loss);                  // d loss / d loss = 1, then the chain rule, newest first
+//   tp.backward(loss);                  // d loss / d loss = 1, then the chain rule back to x
 //   const auto& g = x.grad();           // d loss / d x
 //
 // There is no global state: several tapes can live side by side (one per thread, say). clear()
@@ -22,12 +22,20 @@
 // output, `grad_output`, and adds (never assigns) its contribution into each input that
 // requires a gradient, through `accumulate`. Gradients of intermediate nodes are freed as soon
 // as they have been propagated; leaves keep theirs until clear().
+//
+// Steps run as late as they may: by their newest input, newest first (each consumer of a node
+// has that node among its inputs, so it still runs before the node's own step). A loss on an
+// early layer of a network (the Gram matrix of relu1_1) then computes that layer's gradient when
+// the backward pass arrives there, instead of at the start, where it would wait through the
+// whole network beside every other layer's gradient.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <deque>
 #include <functional>
 #include <utility>
+#include <vector>
 
 #include "../core/tensor.hpp"
 
@@ -94,7 +102,10 @@ class tape {
       needs_grad = needs_grad || in.requires_grad();
     }
     var<T> out = add_owned(std::move(value), needs_grad);
-    if (needs_grad) nodes_.back().backward = std::forward<Step>(step);
+    if (needs_grad) {
+      nodes_.back().backward = std::forward<Step>(step);
+      for (const var<T>& in : inputs) nodes_.back().newest_input = std::max(nodes_.back().newest_input, in.index());
+    }
     return out;
   }
 
@@ -113,8 +124,8 @@ class tape {
   }
 
   // Reverse pass from a scalar (one-element) node: seeds d out/d out = 1, then runs the recorded
-  // steps from the newest node back to the oldest. Throws value_error 204 (another tape's var),
-  // shape_error 106 (not one element).
+  // steps by their newest input, newest first (ties: oldest step first). Throws value_error 204
+  // (another tape's var), shape_error 106 (not one element).
   void backward(const var<T>& scalar) {
     NST_CHECK(&scalar.owner() == this, value_error, 204, "tape::backward: the output is on another tape");
     const tensor<T>& out = scalar.value();
@@ -124,9 +135,14 @@ class tape {
     node& seed = nodes_[scalar.index()];
     if (!seed.requires_grad) return;  // nothing on the path needs a gradient
     seed.grad = tensor<T>(out.shape(), T(1));
-    for (std::size_t i = scalar.index() + 1; i-- > 0;) {
+    std::vector<std::size_t> steps;
+    for (std::size_t i = 0; i <= scalar.index(); ++i)
+      if (nodes_[i].backward) steps.push_back(i);
+    std::stable_sort(steps.begin(), steps.end(),
+                     [this](std::size_t a, std::size_t b) { return nodes_[a].newest_input > nodes_[b].newest_input; });
+    for (std::size_t i : steps) {
       node& n = nodes_[i];
-      if (!n.backward || n.grad.empty()) continue;
+      if (n.grad.empty()) continue;
       tensor<T> grad_output = std::move(n.grad);  // freed after use: only leaves keep gradients
       n.grad = tensor<T>();
       n.backward(grad_output, *this);
@@ -170,6 +186,7 @@ class tape {
     tensor<T> grad;                  // empty until a gradient arrives
     bool requires_grad = false;
     backward_step backward;          // empty for leaves and for nodes needing no gradient
+    std::size_t newest_input = 0;    // the largest index among the op's inputs (0 for leaves)
   };
 
   var<T> add_owned(tensor<T>&& value, bool requires_grad) {

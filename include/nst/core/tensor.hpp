@@ -6,6 +6,8 @@
 // and always contiguous, so a tensor can be seen as an Eigen vector or matrix for free:
 //
 //   nst::tensor<float> x({1, 3, 4, 5});        // zero-filled
+//   nst::tensor<float> y(x.shape(), nst::uninitialized);   // values unspecified: for outputs a
+//                                                          // kernel writes in full
 //   x.at(0, 2, 1, 3) = 1.0f;                    // NCHW element access
 //   auto v = x.vector();                        // Eigen::Map of all 60 values
 //   auto m = x.matrix(3, 20);                   // the same data as a 3x20 row-major matrix
@@ -96,6 +98,32 @@ class shape {
   int rank_ = 0;
 };
 
+// Eigen's aligned allocator, except that elements a vector creates without a value (resize(n),
+// vector(n)) are left uninitialised instead of zeroed: storage a kernel overwrites anyway is not
+// written twice (zeroing is a serial pass over memory, most of a large tensor's set-up).
+template <class T>
+struct uninitialized_allocator : Eigen::aligned_allocator<T> {
+  template <class U>
+  struct rebind {
+    using other = uninitialized_allocator<U>;
+  };
+  uninitialized_allocator() = default;
+  template <class U>
+  uninitialized_allocator(const uninitialized_allocator<U>&) noexcept {}
+  template <class U>
+  void construct(U* p) noexcept {
+    ::new (static_cast<void*>(p)) U;  // default-initialised: no value for arithmetic types
+  }
+  template <class U, class... Args>
+  void construct(U* p, Args&&... args) {
+    ::new (static_cast<void*>(p)) U(std::forward<Args>(args)...);
+  }
+};
+
+// Tag for tensors whose elements are written before they are read (tensor(shape, uninitialized)).
+struct uninitialized_t {};
+inline constexpr uninitialized_t uninitialized{};
+
 // An owning, contiguous, row-major n-d array of T (float or double for the ops), aligned for
 // SIMD. Element access is unchecked; shape mismatches in views throw shape_error 103/104.
 template <class T>
@@ -105,8 +133,9 @@ class tensor {
 
  public:
   using value_type = T;
-  // The storage and the Eigen views of it (vector(), matrix()).
-  using storage_type = std::vector<T, Eigen::aligned_allocator<T>>;
+  // The storage (its resize(n) leaves new elements uninitialised) and the Eigen views of it
+  // (vector(), matrix()).
+  using storage_type = std::vector<T, uninitialized_allocator<T>>;
   using vector_map = Eigen::Map<Eigen::Matrix<T, Eigen::Dynamic, 1>, Eigen::Aligned16>;
   using const_vector_map = Eigen::Map<const Eigen::Matrix<T, Eigen::Dynamic, 1>, Eigen::Aligned16>;
   using row_matrix = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
@@ -118,6 +147,8 @@ class tensor {
   explicit tensor(const nst::shape& s, T fill = T(0))
       : shape_(s), data_(static_cast<std::size_t>(s.numel()), fill) {}
   tensor(std::initializer_list<index_t> dims, T fill = T(0)) : tensor(nst::shape(dims), fill) {}
+  // A tensor of shape `s` whose values are unspecified until written (no zeroing pass).
+  tensor(const nst::shape& s, uninitialized_t) : shape_(s), data_(static_cast<std::size_t>(s.numel())) {}
   // Copies `values` (row-major) into a tensor of shape `s`. Throws shape_error 102 unless
   // values.size() == s.numel().
   tensor(const nst::shape& s, const std::vector<T>& values) : shape_(s), data_(values.begin(), values.end()) {

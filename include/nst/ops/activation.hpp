@@ -14,7 +14,7 @@ namespace nst {
 // max(x, 0) elementwise, any shape (NaN stays NaN).
 template <class T>
 tensor<T> relu(const tensor<T>& x) {
-  tensor<T> y(x.shape());
+  tensor<T> y(x.shape(), uninitialized);
   parallel_for(
       0, x.size(),
       [&](index_t first, index_t last) {
@@ -30,7 +30,7 @@ template <class T>
 tensor<T> relu_backward(const tensor<T>& grad_output, const tensor<T>& output) {
   NST_CHECK(grad_output.shape() == output.shape(), shape_error, 130, "relu_backward: grad_output ", grad_output.shape(),
             " and output ", output.shape(), " differ in shape");
-  tensor<T> grad_input(output.shape());
+  tensor<T> grad_input(output.shape(), uninitialized);
   parallel_for(
       0, output.size(),
       [&](index_t first, index_t last) {

@@ -161,7 +161,7 @@ tensor<T> conv2d(const tensor<T>& input, const tensor<T>& weight, const tensor<T
   detail::check_conv_bias(bias, weight.shape());
   const detail::patch_layout patches = g.patches();
   const const_matrix_map w(weight.data(), g.out_channels, g.patch_size());
-  tensor<T> output(g.output_shape());
+  tensor<T> output(g.output_shape(), uninitialized);  // every tile written
   detail::for_each_output_tile<T>(
       g, detail::tiled_groups(g), [&](index_t, index_t n, index_t first, index_t last, T* buffer) {
         detail::im2col_tile(patches, input.data() + n * g.in_channels * g.in_pixels(), first, last, buffer);

@@ -55,7 +55,7 @@ tensor<T> gram(const tensor<T>& features) {
   detail::check_gram_features(features.shape(), "gram");
   const index_t batch = features.dim(0), channels = features.dim(1), pixels = features.dim(2) * features.dim(3);
   const T scale = static_cast<T>(1.0 / static_cast<double>(channels * pixels));
-  tensor<T> g({batch, channels, channels});
+  tensor<T> g({batch, channels, channels}, uninitialized);
   detail::for_each_row_block(batch, channels, channels * pixels, [&](index_t n, index_t row0, index_t rows) {
     const const_matrix_map f(features.data() + n * channels * pixels, channels, pixels);
     matrix_map(g.data() + n * channels * channels, channels, channels).middleRows(row0, rows).noalias() =
@@ -75,12 +75,12 @@ tensor<T> gram_backward(const tensor<T>& grad_gram, const tensor<T>& features) {
             grad_gram.shape(), " does not match the Gram shape [", batch, ",", channels, ",", channels,
             "] of features ", features.shape());
   const T scale = static_cast<T>(1.0 / static_cast<double>(channels * pixels));
-  tensor<T> symmetric(grad_gram.shape());  // (dG + dGᵀ) / (C*H*W) per item
+  tensor<T> symmetric(grad_gram.shape(), uninitialized);  // (dG + dGᵀ) / (C*H*W) per item
   for (index_t n = 0; n < batch; ++n) {
     const const_matrix_map dg(grad_gram.data() + n * channels * channels, channels, channels);
     matrix_map(symmetric.data() + n * channels * channels, channels, channels) = scale * (dg + dg.transpose());
   }
-  tensor<T> grad_features(features.shape());
+  tensor<T> grad_features(features.shape(), uninitialized);
   detail::for_each_row_block(batch, channels, channels * pixels, [&](index_t n, index_t row0, index_t rows) {
     const const_matrix_map s(symmetric.data() + n * channels * channels, channels, channels);
     const const_matrix_map f(features.data() + n * channels * pixels, channels, pixels);

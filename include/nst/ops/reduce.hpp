@@ -64,7 +64,7 @@ template <class T>
 tensor<T> mse_backward(const tensor<T>& a, const tensor<T>& b, T grad) {
   detail::check_mse_operands(a, b, "mse_backward");
   const T factor = static_cast<T>(2.0 * static_cast<double>(grad) / static_cast<double>(a.size()));
-  tensor<T> grad_a(a.shape());
+  tensor<T> grad_a(a.shape(), uninitialized);
   parallel_for(
       0, a.size(),
       [&](index_t first, index_t last) {
@@ -111,7 +111,7 @@ tensor<T> total_variation_backward(const tensor<T>& x, T grad) {
   detail::check_total_variation_input(x, "total_variation_backward");
   const index_t height = x.dim(2), width = x.dim(3);
   const T twice_grad = T(2) * grad;
-  tensor<T> grad_x(x.shape());
+  tensor<T> grad_x(x.shape(), uninitialized);
   parallel_for(0, x.dim(0) * x.dim(1), [&](index_t first, index_t last) {
     for (index_t plane = first; plane < last; ++plane) {
       const T* p = x.data() + plane * height * width;

@@ -58,7 +58,7 @@ template <class T>
 tensor<T> relu_backward(const tensor<T>& grad_output, const relu_mask& mask) {
   NST_CHECK(grad_output.shape() == mask.shape(), shape_error, 134, "relu_backward: grad_output ",
             grad_output.shape(), " and the ReLU mask ", mask.shape(), " differ in shape");
-  tensor<T> grad_input(grad_output.shape());
+  tensor<T> grad_input(grad_output.shape(), uninitialized);
   parallel_for(
       0, grad_output.size(),
       [&](index_t first, index_t last) {

@@ -215,16 +215,22 @@ class winograd_weights {
 
 namespace detail {
 
-// Scratch buffers that outlive a call, one set per calling thread, grown when too small and never
-// shrunk: a network run reuses them from layer to layer and iteration to iteration instead of
-// allocating (and page-faulting) megabytes per convolution.
+// Scratch buffers that outlive a call, one set per calling thread: a network run reuses them from
+// layer to layer and iteration to iteration instead of allocating (and page-faulting) megabytes
+// per convolution. Each is reallocated to the size asked for when it is too small or more than
+// twice too large, so the 38 MB a 512-channel layer needs are not held while the 64-channel
+// layers' large activations and gradients are alive.
 template <class T>
 typename tensor<T>::storage_type* winograd_scratch(index_t groups, index_t values) {
   thread_local std::vector<typename tensor<T>::storage_type> buffers;
   if (static_cast<index_t>(buffers.size()) < groups) buffers.resize(static_cast<std::size_t>(groups));
   for (index_t g = 0; g < groups; ++g) {
     auto& b = buffers[static_cast<std::size_t>(g)];
-    if (static_cast<index_t>(b.size()) < values) b.resize(static_cast<std::size_t>(values));
+    const index_t size = static_cast<index_t>(b.size());
+    if (size < values || size > 2 * values) {
+      b = typename tensor<T>::storage_type();  // freed first: old and new are never held together
+      b.resize(static_cast<std::size_t>(values));
+    }
   }
   return buffers.data();
 }
@@ -534,7 +540,7 @@ tensor<T> winograd_conv3x3(const tensor<T>& input, const winograd_weights<T, M>&
   const index_t block = detail::ceil_div(tiling.count(), blocks);
   blocks = detail::ceil_div(tiling.count(), block);
   const index_t v_size = positions * channels * block, m_size = positions * outs * block;
-  tensor<T> output({tiling.batch, outs, tiling.height, tiling.width});
+  tensor<T> output({tiling.batch, outs, tiling.height, tiling.width}, uninitialized);  // every tile written
   // Each block's three steps on one thread, the blocks split among the threads (one parallel
   // region: no thread waits for another inside it, which matters on a loaded machine) when
   // there are blocks enough; otherwise one block at a time with each step split (by channel,
