@@ -1,4 +1,5 @@
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <nst/autodiff/check_gradient.hpp>
 #include <nst/ops/pool2d.hpp>
@@ -130,4 +131,31 @@ TEMPLATE_TEST_CASE("pool2d: outputs, argmax and gradients match PyTorch", "[ops]
       CHECK(nst_test::fixture_error(nst::avg_pool2d_backward(dy, x.shape(), p), f.get<T>("grad_input")) < 1e-5);
     }
   }
+}
+
+TEST_CASE("max_pool2d_windows: winners as places in their window, the same output and gradient as argmax",
+          "[ops][pool2d]") {
+  const nst::pool2d_params cases[] = {{2, 2, 0}, {3, 2, 1}, {3, 1, 1}, {4, 3, 2}, {16, 1, 0}};
+  auto input = nst_test::random_tensor<float>({2, 3, 19, 18}, 73);
+  input[5] = std::numeric_limits<float>::quiet_NaN();  // a NaN wins its windows in both
+  for (const nst::pool2d_params& p : cases) {
+    INFO("kernel " << p.kernel << ", stride " << p.stride << ", padding " << p.padding);
+    const auto full = nst::max_pool2d(input, p);
+    const auto compact = nst::max_pool2d_windows(input, p);
+    const nst::index_t out_h = full.output.dim(2), out_w = full.output.dim(3), width = input.dim(3);
+    CHECK(std::memcmp(compact.output.data(), full.output.data(), full.output.size() * sizeof(float)) == 0);
+    for (std::size_t k = 0; k < full.argmax.size(); ++k) {
+      const auto i = static_cast<nst::index_t>(k);
+      const nst::index_t top = i % (out_h * out_w) / out_w * p.stride - p.padding, left = i % out_w * p.stride - p.padding;
+      const nst::index_t place = compact.winner[k];
+      REQUIRE((top + place / p.kernel) * width + left + place % p.kernel == full.argmax[k]);
+    }
+    const auto dy = nst_test::random_tensor<float>(full.output.shape(), 74);
+    CHECK(nst_test::max_relative_error(nst::max_pool2d_windows_backward(dy, compact.winner, input.shape(), p),
+                                       nst::max_pool2d_backward(dy, full.argmax, input.shape())) == 0.0);
+  }
+  CHECK_THROWS_AS(nst::max_pool2d_windows(input, {17, 1, 0}), nst::value_error);
+  const auto pooled = nst::max_pool2d_windows(input, {2, 2, 0});
+  CHECK_THROWS_AS(nst::max_pool2d_windows_backward(pooled.output, pooled.winner, input.shape(), {3, 2, 0}),
+                  nst::shape_error);
 }

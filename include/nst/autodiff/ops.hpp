@@ -71,49 +71,22 @@ var<T> relu(const var<T>& x) {
 }
 
 // Max pooling. The gradient goes to the element that was the maximum of each window. The
-// winners are kept as their position inside the window, one byte each (windows up to 16x16),
-// not as 4-byte plane indices: a quarter of the memory on long tapes.
+// winners are kept as their place inside the window, one byte each (max_pool2d_windows, windows
+// up to 16x16), not as 4-byte plane indices: a quarter of the memory on long tapes.
 template <class T>
 var<T> max_pool2d(const var<T>& x, const pool2d_params& p = {}) {
-  auto pooled = nst::max_pool2d(x.value(), p);
-  const index_t width = x.shape()[3], out_h = pooled.output.dim(2), out_w = pooled.output.dim(3);
   if (p.kernel > 16) {
+    auto pooled = nst::max_pool2d(x.value(), p);
     auto argmax = std::make_shared<std::vector<std::int32_t>>(std::move(pooled.argmax));
     return x.owner().record(std::move(pooled.output), {x}, [x, argmax](const tensor<T>& g, tape<T>& tp) {
       tp.accumulate(x, max_pool2d_backward(g, *argmax, x.shape()));
     });
   }
-  // Output k = (plane, oy, ox) has its window's top-left at (oy*stride - padding, ox*stride - padding).
-  const auto window_row = [out_h, out_w, p](std::size_t k) {
-    return static_cast<index_t>(k) % (out_h * out_w) / out_w * p.stride - p.padding;
-  };
-  const auto window_col = [out_w, p](std::size_t k) { return static_cast<index_t>(k) % out_w * p.stride - p.padding; };
-  auto offsets = std::make_shared<std::vector<std::uint8_t>>(pooled.argmax.size());
-  parallel_for(
-      0, static_cast<index_t>(offsets->size()),
-      [&](index_t first, index_t last) {
-        for (auto k = static_cast<std::size_t>(first); k < static_cast<std::size_t>(last); ++k) {
-          const index_t dy = pooled.argmax[k] / width - window_row(k), dx = pooled.argmax[k] % width - window_col(k);
-          (*offsets)[k] = static_cast<std::uint8_t>(dy * p.kernel + dx);
-        }
-      },
-      grain_items(8));
-  pooled.argmax = {};
-  return x.owner().record(std::move(pooled.output), {x},
-                          [x, offsets, window_row, window_col, width, p](const tensor<T>& g, tape<T>& tp) {
-                            std::vector<std::int32_t> argmax(offsets->size());
-                            parallel_for(
-                                0, static_cast<index_t>(argmax.size()),
-                                [&](index_t first, index_t last) {
-                                  for (auto k = static_cast<std::size_t>(first); k < static_cast<std::size_t>(last); ++k) {
-                                    const index_t dy = (*offsets)[k] / p.kernel, dx = (*offsets)[k] % p.kernel;
-                                    argmax[k] =
-                                        static_cast<std::int32_t>((window_row(k) + dy) * width + window_col(k) + dx);
-                                  }
-                                },
-                                grain_items(8));
-                            tp.accumulate(x, max_pool2d_backward(g, argmax, x.shape()));
-                          });
+  auto pooled = nst::max_pool2d_windows(x.value(), p);
+  auto winner = std::make_shared<std::vector<std::uint8_t>>(std::move(pooled.winner));
+  return x.owner().record(std::move(pooled.output), {x}, [x, winner, p](const tensor<T>& g, tape<T>& tp) {
+    tp.accumulate(x, max_pool2d_windows_backward(g, *winner, x.shape(), p));
+  });
 }
 
 // Average pooling. The gradient of each output is shared equally by its window.

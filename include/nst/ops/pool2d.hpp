@@ -7,6 +7,8 @@
 //
 //   auto pooled = nst::max_pool2d(x, {2, 2});               // [N,C,H/2,W/2] and, per output, the
 //   auto dx = nst::max_pool2d_backward(dy, pooled.argmax, x.shape());   // winner's index h*W + w
+//   auto compact = nst::max_pool2d_windows(x, {2, 2});      // winners as bytes: their place in
+//   auto dx2 = nst::max_pool2d_windows_backward(dy, compact.winner, x.shape(), {2, 2});  // the window
 //   auto avg = nst::avg_pool2d(x, {3, 1, 1});               // 3x3 box filter, same size
 #pragma once
 
@@ -68,43 +70,116 @@ inline shape pool2d_output_shape(const shape& input, const pool2d_params& p) {
   return detail::pool2d_output_shape(input, p, "pool2d");
 }
 
-// Max pooling of [N,C,H,W] (padding never wins); shape_error / value_error for bad sizes.
-template <class T>
-max_pool2d_result<T> max_pool2d(const tensor<T>& input, const pool2d_params& p = {}) {
-  const shape out_shape = detail::pool2d_output_shape(input.shape(), p, "max_pool2d");
-  const index_t height = input.dim(2), width = input.dim(3), out_h = out_shape[2], out_w = out_shape[3];
-  NST_CHECK(height * width <= std::numeric_limits<std::int32_t>::max(), shape_error, 125,
-            "max_pool2d: input planes of ", height, "x", width, " are too large for 32-bit argmax indices");
-  max_pool2d_result<T> result{tensor<T>(out_shape),
-                              std::vector<std::int32_t>(static_cast<std::size_t>(out_shape.numel()))};
+namespace detail {
+
+// Max pooling of [N,C,H,W] into `output`, calling winner(k, h, w, place) with each output's flat
+// index k, the input row and column of its maximum and their place in the window, (h - top) *
+// kernel + (w - left) (PyTorch's rule: the first strictly larger value wins, a NaN always wins;
+// padding never wins).
+template <class T, class Winner>
+void max_pool2d_into(const tensor<T>& input, const pool2d_params& p, tensor<T>& output, Winner&& winner) {
+  const index_t height = input.dim(2), width = input.dim(3), out_h = output.dim(2), out_w = output.dim(3);
   const index_t plane_work = out_h * out_w * p.kernel * p.kernel;
-  parallel_for(0, out_shape[0] * out_shape[1], [&](index_t first, index_t last) {
+  parallel_for(0, output.dim(0) * output.dim(1), [&](index_t first, index_t last) {
     for (index_t plane = first; plane < last; ++plane) {
       const T* in = input.data() + plane * height * width;
-      T* out = result.output.data() + plane * out_h * out_w;
-      std::int32_t* arg = result.argmax.data() + plane * out_h * out_w;
+      T* out = output.data() + plane * out_h * out_w;
       for (index_t y = 0; y < out_h; ++y) {
-        const detail::window_span rows = detail::pool_window(y, height, p);
+        const window_span rows = pool_window(y, height, p);
+        const index_t top = y * p.stride - p.padding;
         for (index_t x = 0; x < out_w; ++x) {
-          const detail::window_span cols = detail::pool_window(x, width, p);
-          // PyTorch's rule: the first strictly larger value wins, a NaN always wins.
+          const window_span cols = pool_window(x, width, p);
+          const index_t left = x * p.stride - p.padding;
           T best = -std::numeric_limits<T>::infinity();
-          index_t best_index = rows.first * width + cols.first;
+          index_t best_h = rows.first, best_w = cols.first;
           for (index_t h = rows.first; h < rows.last; ++h)
             for (index_t w = cols.first; w < cols.last; ++w) {
               const T v = in[h * width + w];
               if (v > best || std::isnan(v)) {
                 best = v;
-                best_index = h * width + w;
+                best_h = h;
+                best_w = w;
               }
             }
           out[y * out_w + x] = best;
-          arg[y * out_w + x] = static_cast<std::int32_t>(best_index);
+          winner(plane * out_h * out_w + y * out_w + x, best_h, best_w, (best_h - top) * p.kernel + best_w - left);
         }
       }
     }
   }, grain_items(plane_work));
+}
+
+}  // namespace detail
+
+// Max pooling of [N,C,H,W] (padding never wins); shape_error / value_error for bad sizes.
+template <class T>
+max_pool2d_result<T> max_pool2d(const tensor<T>& input, const pool2d_params& p = {}) {
+  const shape out_shape = detail::pool2d_output_shape(input.shape(), p, "max_pool2d");
+  const index_t width = input.dim(3);
+  NST_CHECK(input.dim(2) * width <= std::numeric_limits<std::int32_t>::max(), shape_error, 125,
+            "max_pool2d: input planes of ", input.dim(2), "x", width, " are too large for 32-bit argmax indices");
+  max_pool2d_result<T> result{tensor<T>(out_shape, uninitialized),
+                              std::vector<std::int32_t>(static_cast<std::size_t>(out_shape.numel()))};
+  detail::max_pool2d_into(input, p, result.output, [&](index_t k, index_t h, index_t w, index_t) {
+    result.argmax[static_cast<std::size_t>(k)] = static_cast<std::int32_t>(h * width + w);
+  });
   return result;
+}
+
+// Max pooling with each maximum kept as its place inside its window, one byte: (h - top) * kernel
+// + (w - left) for the window whose top-left (padding included) is (top, left). A quarter of
+// argmax's memory, for windows up to 16x16 (value_error 207 for larger kernels): what an autodiff
+// tape keeps for the backward pass.
+template <class T>
+struct max_pool2d_windows_result {
+  tensor<T> output;
+  std::vector<std::uint8_t> winner;  // per output element, the maximum's place in its window
+};
+
+template <class T>
+max_pool2d_windows_result<T> max_pool2d_windows(const tensor<T>& input, const pool2d_params& p = {}) {
+  const shape out_shape = detail::pool2d_output_shape(input.shape(), p, "max_pool2d_windows");
+  NST_CHECK(p.kernel <= 16, value_error, 207, "max_pool2d_windows: kernel ", p.kernel,
+            " is larger than 16 (window places are kept as bytes)");
+  max_pool2d_windows_result<T> result{tensor<T>(out_shape, uninitialized),
+                                      std::vector<std::uint8_t>(static_cast<std::size_t>(out_shape.numel()))};
+  detail::max_pool2d_into(input, p, result.output, [&](index_t k, index_t, index_t, index_t place) {
+    result.winner[static_cast<std::size_t>(k)] = static_cast<std::uint8_t>(place);
+  });
+  return result;
+}
+
+// The gradient of max_pool2d_windows: d in at each window's winner += dout (as max_pool2d_backward).
+// shape_error 123/124 when grad_output or winner do not pool input_shape with p.
+template <class T>
+tensor<T> max_pool2d_windows_backward(const tensor<T>& grad_output, const std::vector<std::uint8_t>& winner,
+                                      const shape& input_shape, const pool2d_params& p = {}) {
+  const shape out_shape = detail::pool2d_output_shape(input_shape, p, "max_pool2d_windows_backward");
+  NST_CHECK(grad_output.shape() == out_shape, shape_error, 123, "max_pool2d_windows_backward: grad_output ",
+            grad_output.shape(), " does not match the pooled shape ", out_shape, " of input ", input_shape);
+  NST_CHECK(static_cast<index_t>(winner.size()) == grad_output.size(), shape_error, 124,
+            "max_pool2d_windows_backward: ", winner.size(), " winners for grad_output ", grad_output.shape());
+  const index_t height = input_shape[2], width = input_shape[3], out_h = out_shape[2], out_w = out_shape[3];
+  // A winner's offset from its window's top-left in the plane, by place (no division per element).
+  std::vector<index_t> offset(static_cast<std::size_t>(p.kernel * p.kernel));
+  for (index_t i = 0; i < p.kernel * p.kernel; ++i) offset[static_cast<std::size_t>(i)] = i / p.kernel * width + i % p.kernel;
+  tensor<T> grad_input(input_shape, uninitialized);  // zeroed plane by plane, in parallel
+  parallel_for(0, out_shape[0] * out_shape[1], [&](index_t first, index_t last) {
+    for (index_t plane = first; plane < last; ++plane) {
+      T* dx = grad_input.data() + plane * height * width;
+      std::fill(dx, dx + height * width, T(0));
+      const T* dy = grad_output.data() + plane * out_h * out_w;
+      const std::uint8_t* place = winner.data() + plane * out_h * out_w;
+      for (index_t y = 0; y < out_h; ++y) {
+        const index_t top = y * p.stride - p.padding;
+        for (index_t x = 0; x < out_w; ++x) {
+          const index_t left = x * p.stride - p.padding;
+          dx[top * width + left + offset[place[y * out_w + x]]] += dy[y * out_w + x];
+        }
+      }
+    }
+  }, grain_items(height * width));
+  return grad_input;
 }
 
 // d in[n,c,k] = Σ of dout[n,c,y,x] over the outputs whose argmax is k (max is piecewise the identity
@@ -143,7 +218,7 @@ tensor<T> avg_pool2d(const tensor<T>& input, const pool2d_params& p = {}) {
   const index_t height = input.dim(2), width = input.dim(3), out_h = out_shape[2], out_w = out_shape[3];
   // Floor mode keeps every window inside the padded input, so each divides by kernel².
   const double inv_area = 1.0 / static_cast<double>(p.kernel * p.kernel);
-  tensor<T> output(out_shape);
+  tensor<T> output(out_shape, uninitialized);
   parallel_for(0, out_shape[0] * out_shape[1], [&](index_t first, index_t last) {
     for (index_t plane = first; plane < last; ++plane) {
       const T* in = input.data() + plane * height * width;
