@@ -1,5 +1,6 @@
 #include <nst/autodiff/check_gradient.hpp>
 #include <nst/ops/gram.hpp>
+#include <cstring>
 
 #include "../support/fixtures.hpp"
 #include "../support/support.hpp"
@@ -32,14 +33,14 @@ TEST_CASE("gram: validation errors", "[ops][gram]") {
         }) == 131);
 }
 
-TEMPLATE_TEST_CASE("gram: equals the definition per batch item, symmetric, in row blocks", "[ops][gram]", float,
-                   double) {
+TEMPLATE_TEST_CASE("gram: equals the definition per batch item, symmetric", "[ops][gram]", float, double) {
   using T = TestType;
   const double tolerance = std::is_same<T, float>::value ? 1e-5 : 1e-12;
   for (int threads : {1, 2, 3}) {
     const ops_test::thread_count scoped(threads);
     for (const nst::shape& s :
-         {nst::shape{1, 1, 1, 1}, nst::shape{2, 5, 4, 3}, nst::shape{3, 40, 9, 11}, nst::shape{1, 67, 6, 5}}) {
+         {nst::shape{1, 1, 1, 1}, nst::shape{2, 5, 4, 3}, nst::shape{3, 40, 9, 11}, nst::shape{1, 67, 6, 5},
+          nst::shape{2, 20, 40, 53}}) {  // the last in 4 pixel ranges of unequal widths
       INFO(s << ", " << threads << " threads");
       const auto f = nst_test::random_tensor<T>(s, 21);
       const auto g = nst::gram(f);
@@ -71,4 +72,33 @@ TEMPLATE_TEST_CASE("gram: matches PyTorch", "[ops][gram]", float, double) {
   const auto features = f.get<T>("features");
   CHECK(nst_test::fixture_error(nst::gram(features), f.get<T>("gram")) < 1e-5);
   CHECK(nst_test::fixture_error(nst::gram_backward(f.get<T>("grad_gram"), features), f.get<T>("grad_features")) < 1e-5);
+}
+
+TEST_CASE("gram: forward and backward give the same bits with 1, 2 and 3 threads over pixel ranges", "[ops][gram]") {
+  const auto f = nst_test::random_tensor<float>({2, 24, 61, 50}, 23);  // 3050 pixels: 5 ranges per item
+  const auto dg = nst_test::random_tensor<float>({2, 24, 24}, 24);
+  nst::tensor<float> g1, df1;
+  for (int threads : {1, 2, 3}) {
+    const ops_test::thread_count scoped(threads);
+    INFO(threads << " threads");
+    const auto g = nst::gram(f);
+    const auto df = nst::gram_backward(dg, f);
+    if (threads == 1) {
+      g1 = g;
+      df1 = df;
+      // dF = (dG + dGᵀ) F / (C*H*W) per item, in double.
+      nst::tensor<double> expected(f.shape());
+      const index_t c = f.dim(1), pixels = f.dim(2) * f.dim(3);
+      for (index_t n = 0; n < f.dim(0); ++n) {
+        const Eigen::MatrixXd d = dg.template cast<double>().matrix(2 * c, c).middleRows(n * c, c);
+        expected.matrix(2 * c, pixels).middleRows(n * c, c) =
+            (d + d.transpose()) * f.template cast<double>().matrix(2 * c, pixels).middleRows(n * c, c) /
+            static_cast<double>(c * pixels);
+      }
+      CHECK(nst_test::fixture_error(df.template cast<double>(), expected) < 1e-5);
+      continue;
+    }
+    CHECK(std::memcmp(g.data(), g1.data(), g.size() * sizeof(float)) == 0);
+    CHECK(std::memcmp(df.data(), df1.data(), df.size() * sizeof(float)) == 0);
+  }
 }

@@ -9,7 +9,7 @@
 //   auto g  = nst::gram(features);                  // [1,64,128,128] -> [1,64,64]
 //   auto df = nst::gram_backward(dg, features);     // [1,64,128,128]
 //
-// Both are matrix products (Eigen GEMM) over blocks of rows of G (or of dF), blocks in parallel.
+// Both are matrix products (Eigen GEMM) over ranges of pixels (columns of F), in parallel.
 #pragma once
 
 #include <algorithm>
@@ -27,20 +27,22 @@ inline void check_gram_features(const shape& features, const char* function) {
   NST_CHECK(features.numel() > 0, shape_error, 132, function, ": features ", features, " are empty");
 }
 
-// Calls body(n, first_row, row_count) over blocks of the `rows` rows of each of `batch` items,
-// the blocks in parallel (at least 16 rows and parallel_grain of work, each row costing
-// `row_work`, in a block; blocks never span two items). The blocks depend on the sizes alone, not
-// on the thread count (Eigen rounds a row differently in a block of another height: 1 and 3
-// threads gave different bits).
+// How many column ranges (of the pixels) the products of an item are cut into: up to
+// reproducible_parts, at least 512 pixels each. A number that depends on the sizes alone, not on
+// the thread count (Eigen can round a column differently in a product of another width).
+inline index_t gram_parts(index_t pixels) {
+  return std::max<index_t>(1, std::min<index_t>(reproducible_parts, pixels / 512));
+}
+
+// Calls body(n, part, first_pixel, pixel_count) for the gram_parts ranges of every item, in parallel.
 template <class Body>
-void for_each_row_block(index_t batch, index_t rows, index_t row_work, Body&& body) {
-  const index_t min_rows = std::max<index_t>(16, grain_items(row_work));
-  const index_t blocks_per_item = std::max<index_t>(1, std::min<index_t>(detail::reproducible_parts, rows / min_rows));
-  parallel_for(0, batch * blocks_per_item, [&](index_t first, index_t last) {
-    for (index_t b = first; b < last; ++b) {
-      const index_t n = b / blocks_per_item, block = b % blocks_per_item;
-      const index_t row0 = rows * block / blocks_per_item, row1 = rows * (block + 1) / blocks_per_item;
-      body(n, row0, row1 - row0);
+void for_each_pixel_part(index_t batch, index_t pixels, Body&& body) {
+  const index_t parts = gram_parts(pixels);
+  parallel_for(0, batch * parts, [&](index_t first, index_t last) {
+    for (index_t task = first; task < last; ++task) {
+      const index_t n = task / parts, part = task % parts;
+      const index_t p0 = pixels * part / parts, p1 = pixels * (part + 1) / parts;
+      body(n, part, p0, p1 - p0);
     }
   });
 }
@@ -48,23 +50,39 @@ void for_each_row_block(index_t batch, index_t rows, index_t row_work, Body&& bo
 }  // namespace detail
 
 // G = F Fᵀ / (C*H*W) per batch item: [N,C,H,W] -> [N,C,C]; shape_error 131/132 unless non-empty rank 4.
+// As a sum over ranges of pixels, G = Σ_k F_k F_kᵀ / (C*H*W): each product reads its columns of F
+// once as both operands (a split by rows of G would pack all of F again for every block), the
+// partial sums added in a fixed order.
 template <class T>
 tensor<T> gram(const tensor<T>& features) {
   using const_matrix_map = typename tensor<T>::const_matrix_map;
   using matrix_map = typename tensor<T>::matrix_map;
   detail::check_gram_features(features.shape(), "gram");
   const index_t batch = features.dim(0), channels = features.dim(1), pixels = features.dim(2) * features.dim(3);
+  const index_t parts = detail::gram_parts(pixels), square = channels * channels;
   const T scale = static_cast<T>(1.0 / static_cast<double>(channels * pixels));
-  tensor<T> g({batch, channels, channels}, uninitialized);
-  detail::for_each_row_block(batch, channels, channels * pixels, [&](index_t n, index_t row0, index_t rows) {
-    const const_matrix_map f(features.data() + n * channels * pixels, channels, pixels);
-    matrix_map(g.data() + n * channels * channels, channels, channels).middleRows(row0, rows).noalias() =
-        (scale * f.middleRows(row0, rows)) * f.transpose();
+  tensor<T> partial({batch * parts, channels, channels}, uninitialized);
+  detail::for_each_pixel_part(batch, pixels, [&](index_t n, index_t part, index_t first, index_t count) {
+    const auto f = const_matrix_map(features.data() + n * channels * pixels, channels, pixels).middleCols(first, count);
+    matrix_map(partial.data() + (n * parts + part) * square, channels, channels).noalias() = f * f.transpose();
   });
+  tensor<T> g({batch, channels, channels}, uninitialized);
+  parallel_for(
+      0, batch * square,
+      [&](index_t first, index_t last) {
+        for (index_t i = first; i < last; ++i) {
+          const index_t n = i / square, k = i % square;
+          T sum = partial[n * parts * square + k];
+          for (index_t part = 1; part < parts; ++part) sum += partial[(n * parts + part) * square + k];
+          g[i] = scale * sum;
+        }
+      },
+      grain_items(parts));
   return g;
 }
 
-// d F = (dG + dGᵀ) F / (C*H*W) per batch item (G depends on F twice, once through Fᵀ).
+// d F = (dG + dGᵀ) F / (C*H*W) per batch item (G depends on F twice, once through Fᵀ), by ranges
+// of pixel columns.
 template <class T>
 tensor<T> gram_backward(const tensor<T>& grad_gram, const tensor<T>& features) {
   using const_matrix_map = typename tensor<T>::const_matrix_map;
@@ -81,11 +99,11 @@ tensor<T> gram_backward(const tensor<T>& grad_gram, const tensor<T>& features) {
     matrix_map(symmetric.data() + n * channels * channels, channels, channels) = scale * (dg + dg.transpose());
   }
   tensor<T> grad_features(features.shape(), uninitialized);
-  detail::for_each_row_block(batch, channels, channels * pixels, [&](index_t n, index_t row0, index_t rows) {
+  detail::for_each_pixel_part(batch, pixels, [&](index_t n, index_t, index_t first, index_t count) {
     const const_matrix_map s(symmetric.data() + n * channels * channels, channels, channels);
     const const_matrix_map f(features.data() + n * channels * pixels, channels, pixels);
-    matrix_map(grad_features.data() + n * channels * pixels, channels, pixels).middleRows(row0, rows).noalias() =
-        s.middleRows(row0, rows) * f;
+    matrix_map(grad_features.data() + n * channels * pixels, channels, pixels).middleCols(first, count).noalias() =
+        s * f.middleCols(first, count);
   });
   return grad_features;
 }
