@@ -63,8 +63,9 @@ tensor<T> gram(const tensor<T>& features) {
   const T scale = static_cast<T>(1.0 / static_cast<double>(channels * pixels));
   tensor<T> partial({batch * parts, channels, channels}, uninitialized);
   detail::for_each_pixel_part(batch, pixels, [&](index_t n, index_t part, index_t first, index_t count) {
-    const auto f = const_matrix_map(features.data() + n * channels * pixels, channels, pixels).middleCols(first, count);
-    matrix_map(partial.data() + (n * parts + part) * square, channels, channels).noalias() = f * f.transpose();
+    const const_matrix_map item(features.data() + n * channels * pixels, channels, pixels);
+    matrix_map(partial.data() + (n * parts + part) * square, channels, channels).noalias() =
+        item.middleCols(first, count) * item.middleCols(first, count).transpose();
   });
   tensor<T> g({batch, channels, channels}, uninitialized);
   parallel_for(

@@ -87,6 +87,22 @@ void max_pool2d_into(const tensor<T>& input, const pool2d_params& p, tensor<T>& 
       for (index_t y = 0; y < out_h; ++y) {
         const window_span rows = pool_window(y, height, p);
         const index_t top = y * p.stride - p.padding;
+        if (p.kernel == 2 && p.stride == 2 && p.padding == 0) {  // VGG's pooling: the same rule without branches
+          const T* row = in + top * width;
+          for (index_t x = 0; x < out_w; ++x) {
+            const T window[4] = {row[2 * x], row[2 * x + 1], row[width + 2 * x], row[width + 2 * x + 1]};
+            T best = window[0];
+            int place = 0;
+            for (int i = 1; i < 4; ++i) {
+              const bool wins = window[i] > best || window[i] != window[i];  // larger, or NaN
+              best = wins ? window[i] : best;
+              place = wins ? i : place;
+            }
+            out[y * out_w + x] = best;
+            winner(plane * out_h * out_w + y * out_w + x, top + place / 2, 2 * x + place % 2, index_t(place));
+          }
+          continue;
+        }
         for (index_t x = 0; x < out_w; ++x) {
           const window_span cols = pool_window(x, width, p);
           const index_t left = x * p.stride - p.padding;
