@@ -50,9 +50,10 @@ void for_each_pixel_part(index_t batch, index_t pixels, Body&& body) {
 }  // namespace detail
 
 // G = F Fᵀ / (C*H*W) per batch item: [N,C,H,W] -> [N,C,C]; shape_error 131/132 unless non-empty rank 4.
-// As a sum over ranges of pixels, G = Σ_k F_k F_kᵀ / (C*H*W): each product reads its columns of F
-// once as both operands (a split by rows of G would pack all of F again for every block), the
-// partial sums added in a fixed order.
+// As a sum over ranges of pixels, G = Σ_k F_k F_kᵀ / (C*H*W): each range's product reads its
+// columns of F once as both operands (a split by rows of G would pack all of F again for every
+// block) and is a symmetric rank update (the lower triangle only: half the multiplications); the
+// partial sums are added in a fixed order and mirrored, so G is exactly symmetric.
 template <class T>
 tensor<T> gram(const tensor<T>& features) {
   using const_matrix_map = typename tensor<T>::const_matrix_map;
@@ -61,18 +62,20 @@ tensor<T> gram(const tensor<T>& features) {
   const index_t batch = features.dim(0), channels = features.dim(1), pixels = features.dim(2) * features.dim(3);
   const index_t parts = detail::gram_parts(pixels), square = channels * channels;
   const T scale = static_cast<T>(1.0 / static_cast<double>(channels * pixels));
-  tensor<T> partial({batch * parts, channels, channels}, uninitialized);
+  tensor<T> partial({batch * parts, channels, channels});  // lower triangles, from zero
   detail::for_each_pixel_part(batch, pixels, [&](index_t n, index_t part, index_t first, index_t count) {
     const const_matrix_map item(features.data() + n * channels * pixels, channels, pixels);
-    matrix_map(partial.data() + (n * parts + part) * square, channels, channels).noalias() =
-        item.middleCols(first, count) * item.middleCols(first, count).transpose();
+    matrix_map(partial.data() + (n * parts + part) * square, channels, channels)
+        .template selfadjointView<Eigen::Lower>()
+        .rankUpdate(item.middleCols(first, count));  // G is symmetric: half the products
   });
   tensor<T> g({batch, channels, channels}, uninitialized);
   parallel_for(
       0, batch * square,
       [&](index_t first, index_t last) {
         for (index_t i = first; i < last; ++i) {
-          const index_t n = i / square, k = i % square;
+          const index_t n = i / square, row = i % square / channels, col = i % channels;
+          const index_t k = std::max(row, col) * channels + std::min(row, col);  // in the lower triangle
           T sum = partial[n * parts * square + k];
           for (index_t part = 1; part < parts; ++part) sum += partial[(n * parts + part) * square + k];
           g[i] = scale * sum;
