@@ -46,6 +46,14 @@ class relu_mask {
   const nst::shape& shape() const { return shape_; }
   // Whether element i (flat index, 0 <= i < shape().numel()) of the output was positive.
   bool operator[](index_t i) const { return (words_[static_cast<std::size_t>(i >> 6)] >> (i & 63)) & 1u; }
+  // The bits of elements first .. first+63 (bit j: element first + j; 0 past the end), from at most
+  // two words: a gate for 64 consecutive values at once. 0 <= first < shape().numel().
+  std::uint64_t bits(index_t first) const {
+    const auto word = static_cast<std::size_t>(first >> 6);
+    const int shift = static_cast<int>(first & 63);
+    const std::uint64_t low = words_[word] >> shift;
+    return shift == 0 || word + 1 == words_.size() ? low : low | words_[word + 1] << (64 - shift);
+  }
 
  private:
   nst::shape shape_;
@@ -59,12 +67,17 @@ tensor<T> relu_backward(const tensor<T>& grad_output, const relu_mask& mask) {
   NST_CHECK(grad_output.shape() == mask.shape(), shape_error, 134, "relu_backward: grad_output ",
             grad_output.shape(), " and the ReLU mask ", mask.shape(), " differ in shape");
   tensor<T> grad_input(grad_output.shape(), uninitialized);
+  const index_t size = grad_output.size();
   parallel_for(
-      0, grad_output.size(),
+      0, (size + 63) / 64,
       [&](index_t first, index_t last) {
-        for (index_t i = first; i < last; ++i) grad_input[i] = mask[i] ? grad_output[i] : T(0);
+        for (index_t chunk = first; chunk < last; ++chunk) {  // 64 values per word of the mask
+          const index_t begin = chunk * 64, count = std::min<index_t>(64, size - begin);
+          const std::uint64_t gate = mask.bits(begin);
+          for (index_t j = 0; j < count; ++j) grad_input[begin + j] = (gate >> j) & 1u ? grad_output[begin + j] : T(0);
+        }
       },
-      parallel_grain);
+      grain_items(64));
   return grad_input;
 }
 

@@ -32,6 +32,7 @@
 #pragma once
 
 #include <algorithm>
+#include <cstdint>
 #include <vector>
 
 #include "../core/error.hpp"
@@ -441,9 +442,11 @@ void winograd_gradient_transform(const winograd_tiling<M>& tiling, const tensor<
         const index_t origin = (at.item[0] * outs + o) * height * width + at.y0[0] * width + at.x0[0];
         for (int i = 0; i < M; ++i) {
           const T* row = grad_output.data() + origin + i * width;
+          static_assert(M * lanes <= 64, "a row run's gate is one 64-bit read of the mask");
           if (gated) {  // the ReLU's gate first, on the contiguous row
             T passed[M * lanes];
-            for (int x = 0; x < M * lanes; ++x) passed[x] = mask[origin + i * width + x] ? row[x] : T(0);
+            const std::uint64_t gate = mask.bits(origin + i * width);
+            for (int x = 0; x < M * lanes; ++x) passed[x] = (gate >> x) & 1u ? row[x] : T(0);
             load_row_run<M>(passed, dy[i]);
           } else {
             load_row_run<M>(row, dy[i]);
