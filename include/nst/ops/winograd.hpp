@@ -622,7 +622,13 @@ tensor<T> winograd_conv3x3_backward_input(const tensor<T>& grad_output, const wi
   bands = detail::ceil_div(rows, band_rows);
   const index_t band_tiles = band_rows * tiles_x;
   const index_t w_size = positions * outs * band_tiles, z_size = positions * channels * band_tiles;
-  tensor<T> grad_input({tiling.batch, channels, height, width});
+  tensor<T> grad_input({tiling.batch, channels, height, width}, uninitialized);  // zeroed by planes, in parallel
+  parallel_for(
+      0, tiling.batch * channels,
+      [&](index_t first, index_t last) {
+        std::fill(grad_input.data() + first * height * width, grad_input.data() + last * height * width, T(0));
+      },
+      grain_items(height * width));
   // A band's first tile row shares its two top window rows with the tile row above, in the band
   // before: the band adds them into its own halo [C,2,W] instead, and the halos are added onto
   // dx after every band is done (in band order), so bands never write the same value.
