@@ -77,7 +77,7 @@ struct vgg19_options {
   // dark frame zero padding leaves around stylised images. Deeper layers always pad with zeros.
   padding_mode first_conv_padding = padding_mode::zeros;
   // Transform each layer's kernel for Winograd inside every call and free it after (the default:
-  // a few ms per layer and call, 8 for 512x512 channels, ~2% of a style-transfer iteration at
+  // a few ms per layer and call, 8 for 512x512 channels, ~3% of a style-transfer iteration at
   // 512 px), or keep the transformed weights from first use on (4x the kernels: ~200 MB for
   // conv1_2..conv5_1, held through every backward pass). Only matters where Winograd is used.
   bool keep_winograd_weights = false;
