@@ -158,6 +158,15 @@ TEST_CASE("max_pool2d_windows: winners as places in their window, the same outpu
   const auto pooled = nst::max_pool2d_windows(input, {2, 2, 0});
   CHECK_THROWS_AS(nst::max_pool2d_windows_backward(pooled.output, pooled.winner, input.shape(), {3, 2, 0}),
                   nst::shape_error);
+  // Winners that are not in their window, or lie on the padding, as an argmax outside the plane.
+  auto outside = pooled.winner;
+  outside[3] = 4;  // a 2x2 window has places 0..3
+  CHECK(ops_test::error_id<nst::value_error>([&] { nst::max_pool2d_windows_backward(pooled.output, outside, input.shape(), {2, 2, 0}); }) == 255);
+  const nst::pool2d_params padded{3, 2, 1};
+  auto on_padding = nst::max_pool2d_windows(input, padded).winner;
+  on_padding[0] = 0;  // the first window's top-left corner is the padding's
+  const auto padded_dy = nst_test::random_tensor<float>(nst::max_pool2d_windows(input, padded).output.shape(), 76);
+  CHECK(ops_test::error_id<nst::value_error>([&] { nst::max_pool2d_windows_backward(padded_dy, on_padding, input.shape(), padded); }) == 255);
 }
 
 TEST_CASE("max_pool2d: 2x2 windows with stride 2 (VGG's) follow the rule of every other size", "[ops][pool2d]") {

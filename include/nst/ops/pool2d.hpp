@@ -166,7 +166,8 @@ max_pool2d_windows_result<T> max_pool2d_windows(const tensor<T>& input, const po
 }
 
 // The gradient of max_pool2d_windows: d in at each window's winner += dout (as max_pool2d_backward).
-// shape_error 123/124 when grad_output or winner do not pool input_shape with p.
+// shape_error 123/124 when grad_output or winner do not pool input_shape with p; value_error 255
+// for a winner outside its window or, with padding, on the padding (as an argmax outside the plane).
 template <class T>
 tensor<T> max_pool2d_windows_backward(const tensor<T>& grad_output, const std::vector<std::uint8_t>& winner,
                                       const shape& input_shape, const pool2d_params& p = {}) {
@@ -176,9 +177,22 @@ tensor<T> max_pool2d_windows_backward(const tensor<T>& grad_output, const std::v
   NST_CHECK(static_cast<index_t>(winner.size()) == grad_output.size(), shape_error, 124,
             "max_pool2d_windows_backward: ", winner.size(), " winners for grad_output ", grad_output.shape());
   const index_t height = input_shape[2], width = input_shape[3], out_h = out_shape[2], out_w = out_shape[3];
+  const index_t places = p.kernel * p.kernel;
+  for (std::uint8_t place : winner)
+    NST_CHECK(place < places, value_error, 255, "max_pool2d_windows_backward: winner place ", int(place),
+              " lies outside the ", p.kernel, "x", p.kernel, " window");
+  if (p.padding > 0) {  // without padding every window lies inside the input plane
+    for (index_t k = 0; k < grad_output.size(); ++k) {
+      const index_t place = winner[static_cast<std::size_t>(k)];
+      const index_t h = k % (out_h * out_w) / out_w * p.stride - p.padding + place / p.kernel;
+      const index_t w = k % out_w * p.stride - p.padding + place % p.kernel;
+      NST_CHECK(h >= 0 && h < height && w >= 0 && w < width, value_error, 255, "max_pool2d_windows_backward: the winner of output ",
+                k, " lies on the padding, outside the ", height, "x", width, " input plane");
+    }
+  }
   // A winner's offset from its window's top-left in the plane, by place (no division per element).
-  std::vector<index_t> offset(static_cast<std::size_t>(p.kernel * p.kernel));
-  for (index_t i = 0; i < p.kernel * p.kernel; ++i) offset[static_cast<std::size_t>(i)] = i / p.kernel * width + i % p.kernel;
+  std::vector<index_t> offset(static_cast<std::size_t>(places));
+  for (index_t i = 0; i < places; ++i) offset[static_cast<std::size_t>(i)] = i / p.kernel * width + i % p.kernel;
   tensor<T> grad_input(input_shape, uninitialized);  // zeroed plane by plane, in parallel
   parallel_for(0, out_shape[0] * out_shape[1], [&](index_t first, index_t last) {
     for (index_t plane = first; plane < last; ++plane) {
