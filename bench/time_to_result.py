@@ -137,13 +137,19 @@ def run_nst(args, paths, options, target, log):
     if os.path.exists(log):
         os.remove(log)  # an earlier run's lines are not this run's
     process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True)
-    lines, reached = [], None
+    # Reads only the lines written since the last look (the poll shares the cores with nst).
+    lines, reached, read, pending = [], None, 0, ""
     while reached is None:
         finished = process.poll() is not None
         if os.path.exists(log):
             with open(log) as f:
-                lines = [json.loads(line) for line in f if line.endswith("\n")]
-        reached = next((l for l in lines if l["iteration"] > skip and l["loss"] <= target), None)
+                f.seek(read)
+                pending += f.read()
+                read = f.tell()
+            *complete, pending = pending.split("\n")
+            new = [json.loads(line) for line in complete]
+            lines += new
+            reached = next((l for l in new if l["iteration"] > skip and l["loss"] <= target), None)
         if finished:
             break
         time.sleep(0.02)
