@@ -80,6 +80,39 @@ TEST_CASE("conv3x3_same: the input gradient matches finite differences with refl
   }
 }
 
+TEST_CASE("conv3x3_same: Winograd tiles of 6x6 outputs from 96 px a side on, 4x4 below", "[ops][conv3x3]") {
+  CHECK(nst::winograd_tile({1, 64, 96, 96}) == 6);
+  CHECK(nst::winograd_tile({2, 64, 95, 300}) == 4);
+  CHECK(nst::winograd_tile({2, 64, 300, 95}) == 4);
+  CHECK(nst::winograd_tile({64, 96, 96}) == 4);  // not an image: F(4x4) reports the shape
+  const auto w = nst_test::random_tensor<float>({20, 16, 3, 3}, 51, -0.2f, 0.2f);
+  const auto b = nst_test::random_tensor<float>({20}, 52);
+  const auto kernel = nst::conv3x3_same<float>::transformed(w, conv_algorithm::automatic);
+  REQUIRE(kernel != nullptr);
+  const nst::conv3x3_same<float> kept(w, b, padding_mode::zeros, kernel);
+  const auto transient = nst::conv3x3_same<float>::transient(w, b, conv_algorithm::automatic);
+  const nst::winograd_weights<float, 4> tiles4(w);
+  const nst::winograd_weights<float, 6> tiles6(w);
+  // Both layers compute each size with the tile size it calls for, bit for bit, forward and back.
+  for (const index_t side : {95, 96}) {
+    INFO(side << " px");
+    const auto x = nst_test::random_tensor<float>({1, 16, side, side + 3}, 53);
+    const auto dy = nst_test::random_tensor<float>({1, 20, side, side + 3}, 54);
+    const bool six = side >= 96;
+    const auto want = six ? nst::winograd_conv3x3(x, tiles6, b, true) : nst::winograd_conv3x3(x, tiles4, b, true);
+    const nst::relu_mask mask(want);
+    const auto want_dx = six ? nst::winograd_conv3x3_backward_input(dy, tiles6, mask)
+                             : nst::winograd_conv3x3_backward_input(dy, tiles4, mask);
+    for (const auto* layer : {&kept, &transient}) {
+      CHECK(nst_test::max_relative_error(layer->forward(x, true), want) == 0.0);
+      CHECK(nst_test::max_relative_error(layer->backward_input(dy, mask), want_dx) == 0.0);
+    }
+    CHECK(error_of_largest(want, reference(x, w, b, padding_mode::zeros, true)) < 6e-5);
+  }
+  CHECK(ops_test::error_id<nst::shape_error>([] { nst::winograd_kernel<float>(nst::tensor<float>({4, 3, 5, 5})); }) ==
+        164);
+}
+
 TEST_CASE("conv3x3_same: a transient layer transforms per call and computes the same", "[ops][conv3x3]") {
   const auto x = nst_test::random_tensor<float>({1, 24, 13, 10}, 45);
   const auto w = nst_test::random_tensor<float>({20, 24, 3, 3}, 46);

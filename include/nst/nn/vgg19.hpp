@@ -69,8 +69,8 @@ struct vgg19_options {
   // The input preprocessing the weights expect, when the user knows better than the detection
   // (metadata, layout, hash; see weight_layout.hpp).
   std::optional<nst::preprocessing> input;
-  // How the convolutions compute (ops/conv3x3.hpp): automatic = Winograd F(4x4,3x3) for the
-  // layers with 16 or more channels in and out (all but conv1_1 in the real VGG19), im2col for
+  // How the convolutions compute (ops/conv3x3.hpp): automatic = Winograd (F(6x6,3x3) for images
+  // of 96 px a side or more, F(4x4,3x3) below) for the layers with 16 or more channels in and out (all but conv1_1 in the real VGG19), im2col for
   // the rest; im2col everywhere is exact to float rounding, Winograd's float error is ~1e-5.
   conv_algorithm convolution = conv_algorithm::automatic;
   // The border conv1_1 sees (ops/pad2d.hpp): zeros as trained, or reflect/replicate to avoid the
@@ -78,8 +78,9 @@ struct vgg19_options {
   padding_mode first_conv_padding = padding_mode::zeros;
   // Transform each layer's kernel for Winograd inside every call and free it after (the default:
   // a few ms per layer and call, 8 for 512x512 channels, ~3% of a style-transfer iteration at
-  // 512 px), or keep the transformed weights from first use on (4x the kernels: ~200 MB for
-  // conv1_2..conv5_1, held through every backward pass). Only matters where Winograd is used.
+  // 512 px), or keep the transformed weights from first use on (4x the kernels for F(4x4), 7.1x
+  // for F(6x6): ~240 MB for conv1_2..conv5_1 at 512 px, each tile size a layer has used held
+  // through every backward pass). Only matters where Winograd is used.
   bool keep_winograd_weights = false;
 };
 

@@ -5,10 +5,15 @@
 // fused ReLU, and its input gradient (no weight gradients: the weights are frozen). It computes
 // with one of two kernels:
 //   im2col    conv2d / conv2d_backward_input (conv2d.hpp): exact to float rounding, any shape
-//   winograd  F(4x4,3x3) (winograd.hpp): 1/4 of the multiplications, float error ~1e-5 of the
-//             layer's largest output; zero padding only
+//   winograd  F(6x6,3x3) for images of 96 px a side or more, F(4x4,3x3) below (winograd.hpp):
+//             0.20 or 0.25 of the multiplications, float error ~1e-5 of the layer's largest
+//             output; zero padding only
 // `automatic` picks Winograd for zero padding and at least 16 input and output channels (where
-// its transforms pay for themselves), im2col otherwise.
+// its transforms pay for themselves), im2col otherwise. The tile size is chosen per call from
+// the image (winograd_tile): F(6x6)'s larger tiles need fewer products per output but waste more
+// on partial tiles at the edges and cost 64/36 as much to transform the kernel; measured on VGG19
+// layers (bench/nst_bench --cases layers), it is the faster one from 128 px a side on, F(4x4) at
+// 32 and, with the kernel transformed per call, at 64.
 //
 //   auto u = nst::conv3x3_same<float>::transformed(weight, nst::conv_algorithm::automatic);  // once
 //   nst::conv3x3_same<float> layer(weight, bias, nst::padding_mode::zeros, u);
@@ -23,6 +28,7 @@
 #pragma once
 
 #include <memory>
+#include <mutex>
 #include <string>
 
 #include "../core/error.hpp"
@@ -34,6 +40,43 @@
 #include "winograd.hpp"
 
 namespace nst {
+
+// The Winograd transforms of one 3x3 kernel [O,C,3,3], F(4x4) and F(6x6), each made on its first
+// use and then kept (thread-safe), so that a layer can compute images of any size with the tile
+// size that suits it. Refers to the kernel: it must outlive this object.
+template <class T>
+class winograd_kernel {
+ public:
+  explicit winograd_kernel(const tensor<T>& weight) : weight_(&weight) {
+    NST_CHECK(weight.rank() == 4 && weight.dim(2) == 3 && weight.dim(3) == 3 && weight.size() > 0, shape_error, 164,
+              "winograd_kernel: expected a non-empty 3x3 kernel [O,C,3,3], got ", weight.shape());
+  }
+
+  // The kernel transformed for F(M x M, 3x3), M = 4 or 6.
+  template <int M>
+  const winograd_weights<T, M>& get() const {
+    static_assert(M == 4 || M == 6, "nst::winograd_kernel: tiles of 4x4 or 6x6 outputs");
+    if constexpr (M == 4) {
+      std::call_once(tiles4_once_, [this] { tiles4_ = winograd_weights<T, 4>(*weight_); });
+      return tiles4_;
+    } else {
+      std::call_once(tiles6_once_, [this] { tiles6_ = winograd_weights<T, 6>(*weight_); });
+      return tiles6_;
+    }
+  }
+  index_t out_channels() const { return weight_->dim(0); }
+  index_t in_channels() const { return weight_->dim(1); }
+
+ private:
+  const tensor<T>* weight_;
+  mutable std::once_flag tiles4_once_, tiles6_once_;
+  mutable winograd_weights<T, 4> tiles4_;
+  mutable winograd_weights<T, 6> tiles6_;
+};
+
+// The outputs per Winograd tile side for images [N,C,H,W]: 6 (F(6x6,3x3)) when H and W are both
+// at least 96, else 4 (see the overview; other ranks get 4, whose functions report the shape).
+inline int winograd_tile(const shape& image) { return image.rank() == 4 && image[2] >= 96 && image[3] >= 96 ? 6 : 4; }
 
 // How conv3x3_same computes (see the overview).
 enum class conv_algorithm { automatic, im2col, winograd };
@@ -57,7 +100,7 @@ inline conv_algorithm parse_conv_algorithm(const std::string& name) {
 template <class T>
 class conv3x3_same {
  public:
-  using winograd_type = winograd_weights<T, 4>;
+  using winograd_type = winograd_kernel<T>;
 
   // Whether `algorithm` computes a kernel of shape [O,C,3,3] with `padding` by Winograd.
   static bool picks_winograd(const shape& weight, conv_algorithm algorithm, padding_mode padding) {
@@ -66,7 +109,8 @@ class conv3x3_same {
   }
 
   // The Winograd weights `algorithm` needs for `weight` with zero padding (null when it picks
-  // im2col): build once, pass to every layer made from this weight.
+  // im2col): make once, pass to every layer made from this weight (each tile size is transformed
+  // on first use). Refers to `weight`, which must outlive it.
   static std::shared_ptr<const winograd_type> transformed(const tensor<T>& weight, conv_algorithm algorithm) {
     if (weight.rank() != 4 || !picks_winograd(weight.shape(), algorithm, padding_mode::zeros)) return nullptr;
     return std::make_shared<const winograd_type>(weight);
@@ -101,8 +145,8 @@ class conv3x3_same {
 
   // conv(x) + bias, then max(., 0) when `relu`: x [N,C,H,W] -> [N,O,H,W] (conv2d's errors).
   tensor<T> forward(const tensor<T>& x, bool relu) const {
-    if (winograd_) return winograd_conv3x3(x, *winograd_, *bias_, relu);
-    if (transient_) return winograd_conv3x3(x, winograd_type(*weight_), *bias_, relu);
+    if (uses_winograd())
+      return winograd_tile(x.shape()) == 6 ? winograd_forward<6>(x, relu) : winograd_forward<4>(x, relu);
     tensor<T> y = padding_ == padding_mode::zeros
                       ? conv2d(x, *weight_, *bias_, {1, 1})
                       : conv2d(pad2d(x, 1, padding_), *weight_, *bias_, {1, 0});
@@ -114,8 +158,9 @@ class conv3x3_same {
   // d x for d y = grad_output, or, with the fused ReLU's `mask` (non-empty, relu_mask of the
   // forward output), for d y = grad_output where the mask is set. grad_output [N,O,H,W].
   tensor<T> backward_input(const tensor<T>& grad_output, const relu_mask& mask = {}) const {
-    if (winograd_) return winograd_conv3x3_backward_input(grad_output, *winograd_, mask);
-    if (transient_) return winograd_conv3x3_backward_input(grad_output, winograd_type(*weight_), mask);
+    if (uses_winograd())
+      return winograd_tile(grad_output.shape()) == 6 ? winograd_backward_input<6>(grad_output, mask)
+                                                                         : winograd_backward_input<4>(grad_output, mask);
     tensor<T> masked;
     if (!mask.empty()) masked = relu_backward(grad_output, mask);
     const tensor<T>& dy = mask.empty() ? grad_output : masked;
@@ -128,6 +173,17 @@ class conv3x3_same {
   }
 
  private:
+  template <int M>
+  tensor<T> winograd_forward(const tensor<T>& x, bool relu) const {
+    if (transient_) return winograd_conv3x3(x, winograd_weights<T, M>(*weight_), *bias_, relu);
+    return winograd_conv3x3(x, winograd_->template get<M>(), *bias_, relu);
+  }
+  template <int M>
+  tensor<T> winograd_backward_input(const tensor<T>& grad_output, const relu_mask& mask) const {
+    if (transient_) return winograd_conv3x3_backward_input(grad_output, winograd_weights<T, M>(*weight_), mask);
+    return winograd_conv3x3_backward_input(grad_output, winograd_->template get<M>(), mask);
+  }
+
   const tensor<T>* weight_ = nullptr;
   const tensor<T>* bias_ = nullptr;
   padding_mode padding_ = padding_mode::zeros;

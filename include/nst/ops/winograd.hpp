@@ -8,10 +8,12 @@
 // Summed over input channels, the ⊙ becomes, for each of the (m+2)^2 positions ξ, one matrix
 // product  M_ξ (O x tiles) = U_ξ (O x C) · V_ξ (C x tiles),  with U = G g Gᵀ transformed once
 // (`winograd_weights`) and V = Bᵀ d B transformed per call. F(4x4) (the default) needs 36/144 =
-// 1/4 of the multiplications of direct convolution, F(2x2) 16/36. The price is accuracy: the
-// transforms of F(4x4) mix values of magnitude up to ~100x the result in float, so its float
-// error is about 1e-5 of the largest output (F(2x2): ~1e-6); double stays near 1e-14
-// (tests/ops/winograd.test.cpp measures both).
+// 1/4 of the multiplications of direct convolution, F(6x6) 64/324 = 0.20, F(2x2) 16/36. The
+// price is accuracy: the transforms mix values of magnitude up to ~100x the result, so the float
+// error is about 1e-5 of the largest output for F(4x4), ~1.6x that for F(6x6) (interpolation
+// points 0, ±1, ±2, ±1/2, ∞), ~1e-6 for F(2x2); double stays near 1e-14
+// (tests/ops/winograd.test.cpp measures them). Larger tiles also waste more on partial tiles at
+// the image's edges: conv3x3.hpp picks the tile size per image.
 //
 //   nst::winograd_weights<float> u(weight);                       // weight [O,C,3,3], once
 //   auto y  = nst::winograd_conv3x3(x, u, bias, true);             // = relu(conv2d(x, weight, bias, {1, 1}))
@@ -54,7 +56,8 @@ namespace nst {
 
 namespace detail {
 
-// The transform matrices of F(M x M, 3x3), interpolation points 0, ±1, ±2 and ∞ (Lavin & Gray).
+// The transform matrices of F(M x M, 3x3), interpolation points 0, ±1, ±2 (F(6x6): and ±1/2) and
+// ∞ (Lavin & Gray).
 template <int M>
 struct winograd_matrices;
 
@@ -79,6 +82,31 @@ struct winograd_matrices<4> {
                                      {0, 0, 1}};
   static constexpr double AT[4][6] = {
       {1, 1, 1, 1, 1, 0}, {0, 1, -1, 2, -2, 0}, {0, 1, 1, 4, 4, 0}, {0, 1, -1, 8, -8, 1}};
+};
+
+template <>
+struct winograd_matrices<6> {
+  static constexpr int alpha = 8;
+  static constexpr double BT[8][8] = {{1, 0, -21.0 / 4, 0, 21.0 / 4, 0, -1, 0},
+                                      {0, 1, 1, -17.0 / 4, -17.0 / 4, 1, 1, 0},
+                                      {0, -1, 1, 17.0 / 4, -17.0 / 4, -1, 1, 0},
+                                      {0, 0.5, 0.25, -2.5, -1.25, 2, 1, 0},
+                                      {0, -0.5, 0.25, 2.5, -1.25, -2, 1, 0},
+                                      {0, 2, 4, -2.5, -5, 0.5, 1, 0},
+                                      {0, -2, 4, 2.5, -5, -0.5, 1, 0},
+                                      {0, -1, 0, 21.0 / 4, 0, -21.0 / 4, 0, 1}};
+  static constexpr double G[8][3] = {{1, 0, 0},
+                                     {-2.0 / 9, -2.0 / 9, -2.0 / 9},
+                                     {-2.0 / 9, 2.0 / 9, -2.0 / 9},
+                                     {1.0 / 90, 1.0 / 45, 2.0 / 45},
+                                     {1.0 / 90, -1.0 / 45, 2.0 / 45},
+                                     {32.0 / 45, 16.0 / 45, 8.0 / 45},
+                                     {32.0 / 45, -16.0 / 45, 8.0 / 45},
+                                     {0, 0, 1}};
+  static constexpr double AT[6][8] = {{1, 1, 1, 1, 1, 1, 1, 0},       {0, 1, -1, 2, -2, 0.5, -0.5, 0},
+                                      {0, 1, 1, 4, 4, 0.25, 0.25, 0},  {0, 1, -1, 8, -8, 0.125, -0.125, 0},
+                                      {0, 1, 1, 16, 16, 1.0 / 16, 1.0 / 16, 0},
+                                      {0, 1, -1, 32, -32, 1.0 / 32, -1.0 / 32, 1}};
 };
 
 // Tiles transformed together: one SIMD register of floats wide, so the transforms below, written
@@ -159,11 +187,11 @@ inline void store_positions(const T (&in)[Alpha][Alpha][Lanes], int used, index_
 }  // namespace detail
 
 // The kernel of a 3x3 convolution transformed for F(M x M, 3x3): for each of the (M+2)^2
-// positions ξ, the O x C matrix U_ξ[o][c] = (G g_oc Gᵀ)[ξ]. Built once (4x the kernel's memory
-// for F(4x4)), used by every forward call and, transposed, by every input-gradient call.
+// positions ξ, the O x C matrix U_ξ[o][c] = (G g_oc Gᵀ)[ξ]. Built once ((M+2)^2/9 times the
+// kernel's memory: 4x for F(4x4), 7.1x for F(6x6)), used by every forward call and, transposed, by every input-gradient call.
 template <class T, int M = 4>
 class winograd_weights {
-  static_assert(M == 2 || M == 4, "nst::winograd_weights: F(2x2,3x3) and F(4x4,3x3) are provided");
+  static_assert(M == 2 || M == 4 || M == 6, "nst::winograd_weights: F(2x2,3x3), F(4x4,3x3) and F(6x6,3x3) are provided");
 
  public:
   using transform = detail::winograd_matrices<M>;
@@ -442,11 +470,13 @@ void winograd_gradient_transform(const winograd_tiling<M>& tiling, const tensor<
         const index_t origin = (at.item[0] * outs + o) * height * width + at.y0[0] * width + at.x0[0];
         for (int i = 0; i < M; ++i) {
           const T* row = grad_output.data() + origin + i * width;
-          static_assert(M * lanes <= 64, "a row run's gate is one 64-bit read of the mask");
-          if (gated) {  // the ReLU's gate first, on the contiguous row
+          if (gated) {  // the ReLU's gate first, on the contiguous row, 64 mask bits at a time
             T passed[M * lanes];
-            const std::uint64_t gate = mask.bits(origin + i * width);
-            for (int x = 0; x < M * lanes; ++x) passed[x] = (gate >> x) & 1u ? row[x] : T(0);
+            for (int x0 = 0; x0 < M * lanes; x0 += 64) {
+              const std::uint64_t gate = mask.bits(origin + i * width + x0);
+              for (int x = x0; x < std::min(x0 + 64, M * lanes); ++x)
+                passed[x] = (gate >> (x - x0)) & 1u ? row[x] : T(0);
+            }
             load_row_run<M>(passed, dy[i]);
           } else {
             load_row_run<M>(row, dy[i]);
