@@ -126,9 +126,9 @@ TEST_CASE("winograd: every thread count gives the same bits", "[ops][winograd]")
   // tiles at the right and bottom edges.
   check_thread_counts_agree<4>({1, 24, 70, 150}, 20, 10);
   check_thread_counts_agree<6>({1, 24, 70, 150}, 20, 10);
-  // Several blocks (whole blocks per thread) and, for the input gradient, two bands of tile rows,
-  // the second starting inside an item (its top window rows go through the halo) and running
-  // into the next; a partial tile row at the bottom of each item.
+  // Several blocks (whole blocks per thread) and, for the input gradient, several bands of tile
+  // rows, the second starting inside an item (its top window rows go through the halo) and
+  // running into the next; a partial tile row at the bottom of each item.
   check_thread_counts_agree<4>({3, 192, 13, 150}, 160, 20);
   check_thread_counts_agree<6>({3, 192, 19, 150}, 160, 20);
 }

@@ -160,7 +160,7 @@ class conv3x3_same {
   tensor<T> backward_input(const tensor<T>& grad_output, const relu_mask& mask = {}) const {
     if (uses_winograd())
       return winograd_tile(grad_output.shape()) == 6 ? winograd_backward_input<6>(grad_output, mask)
-                                                                         : winograd_backward_input<4>(grad_output, mask);
+                                                     : winograd_backward_input<4>(grad_output, mask);
     tensor<T> masked;
     if (!mask.empty()) masked = relu_backward(grad_output, mask);
     const tensor<T>& dy = mask.empty() ? grad_output : masked;

@@ -23,14 +23,14 @@
 // channel axes inside the transformed domain: dx = Σ B [U_ξᵀ (A dy Aᵀ)_ξ] Bᵀ (no second, rotated
 // copy of the kernel).
 //
-// How it runs: tiles are cut into an even number of blocks (128 tiles or more, so the block's
-// transformed input and output stay within a few MB for up to 256 channels, in scratch memory
-// kept per calling thread and reused across calls); blocks run in parallel, each transforming
-// its tiles (channel by channel, tiles innermost, so every transformed stream is written
-// contiguously), doing the (m+2)^2 products with Eigen's GEMM, and transforming back with the
-// bias and optionally a ReLU applied while the output tile is in registers. The block sizes
-// depend on the shapes only, never on the thread count, so every thread count gives the same
-// bits.
+// How it runs: tiles are cut into about an even number of blocks (64 tiles or more, so that a
+// block's transformed input and output stay near 2 MB, in scratch memory kept per calling thread
+// and reused across calls); blocks run in parallel, each transforming its tiles (channel by
+// channel, tiles innermost, so every transformed stream is written contiguously), doing the
+// (m+2)^2 products (detail/panel_gemm.hpp, over whole panels of tiles), and transforming back
+// with the bias and optionally a ReLU applied while the output tile is in registers. The block
+// sizes depend on the shapes only, never on the thread count, so every thread count gives the
+// same bits.
 #pragma once
 
 #include <algorithm>
@@ -41,6 +41,7 @@
 #include "../core/parallel.hpp"
 #include "../core/tensor.hpp"
 #include "detail/im2col.hpp"
+#include "detail/panel_gemm.hpp"
 #include "detail/partition.hpp"
 #include "relu_mask.hpp"
 
@@ -348,21 +349,37 @@ inline void add_row_run(const T (&in)[Cols][Lanes], T* row) {
   }
 }
 
-// Tiles per block: the block's transformed input and output hold about 2M values (positions x
-// (C + O) x tiles), at least 128 tiles so the matrix products keep their speed (for 512
-// channels, 128 tiles measured 20-30% faster than 56, despite the 19 MB block).
+// Columns count..stride-1 of rows [first_row, last_row) of each position's rows x stride matrix in
+// s: zeros, so that the products' last panel computes on finite values (its results there are
+// never read).
+template <int Positions, class T>
+void zero_panel_padding(T* s, index_t first_row, index_t last_row, index_t rows, index_t count, index_t stride) {
+  for (int xi = 0; xi < Positions && count < stride; ++xi)
+    for (index_t r = first_row; r < last_row; ++r) {
+      T* row = s + (xi * rows + r) * stride;
+      std::fill(row + count, row + stride, T(0));
+    }
+}
+
+// Tiles per block: the block's transformed input and output hold about 512K values, 2 MB of
+// float (positions x (C + O) x tiles: one core's L2 cache here), and at least 64 tiles, so the
+// matrix products stream enough columns per weight. Measured at 512 px (nst_bench, 2 threads):
+// against 2M values and 128 tiles, the same time per iteration and 35 MB (8%) less peak memory;
+// conv1_2's forward 81 -> 51 ms.
 inline index_t winograd_block_tiles(index_t positions, index_t in_channels, index_t out_channels) {
-  constexpr index_t block_values = index_t(1) << 21, min_tiles = 128;
+  constexpr index_t block_values = index_t(1) << 19, min_tiles = 64;
   return std::max(min_tiles, block_values / (positions * (in_channels + out_channels)));
 }
 
-// v[(ξ*C + c)*count + t] = (Bᵀ d B)[ξ] for the (M+2)^2 input tile d of tiles first..first+count-1,
-// channels c in [first_channel, last_channel) of `channels`, zeros outside the image. Channel by
+// v[(ξ*C + c)*stride + t] = (Bᵀ d B)[ξ] for the (M+2)^2 input tile d of tiles first..first+count-1
+// (t < count <= stride), channels c in [first_channel, last_channel) of `channels`, zeros outside
+// the image. Channel by
 // channel, a register's width of tiles at a time: the transform vectorises across tiles and each
 // of the (M+2)^2 streams is written contiguously.
 template <int M, class T>
 void winograd_input_transform(const winograd_tiling<M>& tiling, const T* input, index_t channels,
-                              index_t first_channel, index_t last_channel, index_t first, index_t count, T* v) {
+                              index_t first_channel, index_t last_channel, index_t first, index_t count,
+                              index_t stride, T* v) {
   using transform = winograd_matrices<M>;
   constexpr int alpha = transform::alpha, lanes = winograd_lanes<T>;
   const index_t height = tiling.height, width = tiling.width;
@@ -390,32 +407,32 @@ void winograd_input_transform(const winograd_tiling<M>& tiling, const T* input, 
           }
       }
       sandwich<false, lanes>(transform::BT, d, transform::BT, transformed);
-      store_positions(transformed, at.used, channels * count, v + c * count + t0);
+      store_positions(transformed, at.used, channels * stride, v + c * stride + t0);
     }
   }
+  zero_panel_padding<alpha * alpha>(v, first_channel, last_channel, channels, count, stride);
 }
 
-// The forward products of a block for positions ξ in [first_xi, last_xi):
-// m_ξ (O x count) = U_ξ (O x C) · v_ξ (C x count).
-template <class T, int M>
-void winograd_forward_products(const winograd_weights<T, M>& u, index_t first_xi, index_t last_xi, index_t count,
-                               const T* v, T* m) {
-  using const_matrix_map = typename tensor<T>::const_matrix_map;
-  using matrix_map = typename tensor<T>::matrix_map;
+// The products of a block for positions ξ in [first_xi, last_xi), over `stride` columns (a
+// whole number of panel_gemm's panels): forward m_ξ (O x stride) = U_ξ (O x C) · v_ξ (C x stride);
+// Adjoint: the input gradient's z_ξ (C x stride) = U_ξᵀ (C x O) · w_ξ (O x stride).
+template <bool Adjoint, class T, int M>
+void winograd_products(const winograd_weights<T, M>& u, index_t first_xi, index_t last_xi, index_t stride,
+                       const T* from, T* to) {
   const index_t outs = u.out_channels(), ins = u.in_channels();
+  const index_t rows = Adjoint ? ins : outs, inner = Adjoint ? outs : ins;
   for (index_t xi = first_xi; xi < last_xi; ++xi)
-    matrix_map(m + xi * outs * count, outs, count).noalias() =
-        const_matrix_map(u.position(static_cast<int>(xi)), outs, ins) *
-        const_matrix_map(v + xi * ins * count, ins, count);
+    panel_gemm<Adjoint>(u.position(static_cast<int>(xi)), rows, inner, from + xi * inner * stride, stride,
+                        to + xi * rows * stride);
 }
 
 // Y = Aᵀ M A (+ bias, ReLU when `relu`) for output channels [first_out, last_out) of the block of
 // tiles first..first+count-1, a register's width of tiles at a time, written where each lies
-// inside the image: m[(ξ*O + o)*count + t] from winograd_forward_products.
+// inside the image: m[(ξ*O + o)*stride + t] from winograd_products.
 template <int M, class T>
 void winograd_output_transform(const winograd_tiling<M>& tiling, const T* m, index_t outs, index_t first_out,
-                               index_t last_out, index_t first, index_t count, const tensor<T>& bias, bool relu,
-                               T* output) {
+                               index_t last_out, index_t first, index_t count, index_t stride,
+                               const tensor<T>& bias, bool relu, T* output) {
   using transform = winograd_matrices<M>;
   constexpr int alpha = transform::alpha, lanes = winograd_lanes<T>;
   const index_t height = tiling.height, width = tiling.width;
@@ -424,7 +441,7 @@ void winograd_output_transform(const winograd_tiling<M>& tiling, const T* m, ind
     for (index_t o = first_out; o < last_out; ++o) {
       const T offset = bias.empty() ? T(0) : bias[o];
       T mt[alpha][alpha][lanes], y[M][M][lanes];
-      load_positions(m + o * count + t0, outs * count, at.used, mt);
+      load_positions(m + o * stride + t0, outs * stride, at.used, mt);
       sandwich<false, lanes>(transform::AT, mt, transform::AT, y);
       if (at.row_run) {
         T* origin = output + (at.item[0] * outs + o) * height * width + at.y0[0] * width + at.x0[0];
@@ -451,12 +468,12 @@ void winograd_output_transform(const winograd_tiling<M>& tiling, const T* m, ind
 }
 
 // The input gradient's first step for output channels [first_out, last_out) of the tiles
-// first..first+count-1: w[(ξ*O + o)*count + t] = (A dy Aᵀ)[ξ], dy = grad_output gated by the
+// first..first+count-1: w[(ξ*O + o)*stride + t] = (A dy Aᵀ)[ξ], dy = grad_output gated by the
 // ReLU's mask when one is given (zeros outside the image).
 template <int M, class T>
 void winograd_gradient_transform(const winograd_tiling<M>& tiling, const tensor<T>& grad_output,
                                  const relu_mask& mask, index_t first_out, index_t last_out, index_t first,
-                                 index_t count, T* w) {
+                                 index_t count, index_t stride, T* w) {
   using transform = winograd_matrices<M>;
   constexpr int alpha = transform::alpha, lanes = winograd_lanes<T>;
   const index_t height = tiling.height, width = tiling.width, outs = grad_output.dim(1);
@@ -493,19 +510,20 @@ void winograd_gradient_transform(const winograd_tiling<M>& tiling, const tensor<
           }
       }
       sandwich<true, lanes>(transform::AT, dy, transform::AT, transformed);
-      store_positions(transformed, at.used, outs * count, w + o * count + t0);
+      store_positions(transformed, at.used, outs * stride, w + o * stride + t0);
     }
   }
+  zero_panel_padding<alpha * alpha>(w, first_out, last_out, outs, count, stride);
 }
 
 // The input gradient's last step for input channels [first_channel, last_channel) of the tiles
 // first..first+count-1 (whole tile rows, starting at one): dx += B z Bᵀ on each tile's input
-// window, z[(ξ*C + c)*count + t]. With `halo` ([C,2,W] values), window rows 0 and 1 of the first
+// window, z[(ξ*C + c)*stride + t]. With `halo` ([C,2,W] values), window rows 0 and 1 of the first
 // tile row go there instead of onto dx (grad_input, [N,C,H,W]).
 template <int M, class T>
 void winograd_gradient_scatter(const winograd_tiling<M>& tiling, const T* z, index_t channels,
-                               index_t first_channel, index_t last_channel, index_t first, index_t count, T* halo,
-                               T* grad_input) {
+                               index_t first_channel, index_t last_channel, index_t first, index_t count,
+                               index_t stride, T* halo, T* grad_input) {
   using transform = winograd_matrices<M>;
   constexpr int alpha = transform::alpha, lanes = winograd_lanes<T>;
   const index_t height = tiling.height, width = tiling.width, tiles_x = tiling.tiles_x;
@@ -514,7 +532,7 @@ void winograd_gradient_scatter(const winograd_tiling<M>& tiling, const T* z, ind
     const winograd_lane_tiles<M, lanes> at(tiling, first + t0, size);
     for (index_t c = first_channel; c < last_channel; ++c) {
       T zt[alpha][alpha][lanes], d[alpha][alpha][lanes];
-      load_positions(z + c * count + t0, channels * count, at.used, zt);
+      load_positions(z + c * stride + t0, channels * stride, at.used, zt);
       sandwich<true, lanes>(transform::BT, zt, transform::BT, d);
       T* halo_rows = halo != nullptr ? halo + c * 2 * width : nullptr;
       // The image row (column 0) that window row i of lane l adds onto: image row y0 - 1 + i, or
@@ -565,12 +583,12 @@ tensor<T> winograd_conv3x3(const tensor<T>& input, const winograd_weights<T, M>&
             "winograd_conv3x3: bias must be [", u.out_channels(), "] or empty, got ", bias.shape());
   const index_t channels = input.dim(1), outs = u.out_channels();
   const detail::winograd_tiling<M> tiling(input.dim(0), input.dim(2), input.dim(3));
-  // Blocks of `block` tiles whatever the thread count: Eigen's product can round a tile's column
-  // differently in a block of another width, and the result must not depend on the threads. An
-  // even number of blocks, so that two threads get the same share.
+  // Blocks of `block` tiles, a whole number of the products' panels (the last block's columns
+  // past its tiles are zeros), sized from the shapes only; about an even number of them, so that
+  // two threads get the same share.
   index_t blocks = detail::ceil_div(tiling.count(), detail::winograd_block_tiles(positions, channels, outs));
   if (blocks > 1) blocks += blocks % 2;
-  const index_t block = detail::ceil_div(tiling.count(), blocks);
+  const index_t block = detail::round_up(detail::ceil_div(tiling.count(), blocks), detail::panel_columns<T>);
   blocks = detail::ceil_div(tiling.count(), block);
   const index_t v_size = positions * channels * block, m_size = positions * outs * block;
   tensor<T> output({tiling.batch, outs, tiling.height, tiling.width}, uninitialized);  // every tile written
@@ -592,12 +610,12 @@ tensor<T> winograd_conv3x3(const tensor<T>& input, const winograd_weights<T, M>&
         step(0, n);
     };
     steps(channels, count * 300, [&](index_t c0, index_t c1) {
-      detail::winograd_input_transform(tiling, input.data(), channels, c0, c1, first, count, v);
+      detail::winograd_input_transform(tiling, input.data(), channels, c0, c1, first, count, block, v);
     });
-    steps(positions, 2 * channels * outs * count,
-          [&](index_t x0, index_t x1) { detail::winograd_forward_products(u, x0, x1, count, v, m); });
+    steps(positions, 2 * channels * outs * block,
+          [&](index_t x0, index_t x1) { detail::winograd_products<false>(u, x0, x1, block, v, m); });
     steps(outs, count * 200, [&](index_t o0, index_t o1) {
-      detail::winograd_output_transform(tiling, m, outs, o0, o1, first, count, bias, relu, output.data());
+      detail::winograd_output_transform(tiling, m, outs, o0, o1, first, count, block, bias, relu, output.data());
     });
   };
   if (whole_blocks) {
@@ -637,8 +655,6 @@ tensor<T> winograd_conv3x3_backward_input(const tensor<T>& grad_output, const wi
   NST_CHECK(mask.empty() || mask.shape() == grad_output.shape(), shape_error, 196,
             "winograd_conv3x3_backward_input: the ReLU mask ", mask.shape(), " differs from grad_output ",
             grad_output.shape());
-  using const_matrix_map = typename tensor<T>::const_matrix_map;
-  using matrix_map = typename tensor<T>::matrix_map;
   const index_t channels = u.in_channels(), outs = u.out_channels();
   const detail::winograd_tiling<M> tiling(grad_output.dim(0), grad_output.dim(2), grad_output.dim(3));
   const index_t height = tiling.height, width = tiling.width, tiles_x = tiling.tiles_x;
@@ -651,7 +667,8 @@ tensor<T> winograd_conv3x3_backward_input(const tensor<T>& grad_output, const wi
   const index_t band_rows = detail::ceil_div(rows, bands);
   bands = detail::ceil_div(rows, band_rows);
   const index_t band_tiles = band_rows * tiles_x;
-  const index_t w_size = positions * outs * band_tiles, z_size = positions * channels * band_tiles;
+  const index_t stride = detail::round_up(band_tiles, detail::panel_columns<T>);  // whole panels
+  const index_t w_size = positions * outs * stride, z_size = positions * channels * stride;
   tensor<T> grad_input({tiling.batch, channels, height, width}, uninitialized);  // zeroed by planes, in parallel
   parallel_for(
       0, tiling.batch * channels,
@@ -678,21 +695,18 @@ tensor<T> winograd_conv3x3_backward_input(const tensor<T>& grad_output, const wi
     };
     // w_ξ[o][t] = (A dy Aᵀ)[ξ].
     steps(outs, count * 40, [&](index_t first_out, index_t last_out) {
-      detail::winograd_gradient_transform(tiling, grad_output, mask, first_out, last_out, first, count, w);
+      detail::winograd_gradient_transform(tiling, grad_output, mask, first_out, last_out, first, count, stride, w);
     });
-    // z_ξ (C x count) = U_ξᵀ (C x O) · w_ξ (O x count).
-    steps(positions, 2 * channels * outs * count, [&](index_t first_xi, index_t last_xi) {
-      for (index_t xi = first_xi; xi < last_xi; ++xi)
-        matrix_map(z + xi * channels * count, channels, count).noalias() =
-            const_matrix_map(u.position(static_cast<int>(xi)), outs, channels).transpose() *
-            const_matrix_map(w + xi * outs * count, outs, count);
+    // z_ξ (C x stride) = U_ξᵀ (C x O) · w_ξ (O x stride).
+    steps(positions, 2 * channels * outs * stride, [&](index_t first_xi, index_t last_xi) {
+      detail::winograd_products<true>(u, first_xi, last_xi, stride, w, z);
     });
     // dx += B z Bᵀ on each tile's input window (window rows 0 and 1 of the band's first tile row
     // into the halo when it has one).
     steps(channels, count * 60, [&](index_t first_channel, index_t last_channel) {
       T* band_halo = has_halo ? halo.data() + band * channels * 2 * width : nullptr;
-      detail::winograd_gradient_scatter(tiling, z, channels, first_channel, last_channel, first, count, band_halo,
-                                        grad_input.data());
+      detail::winograd_gradient_scatter(tiling, z, channels, first_channel, last_channel, first, count, stride,
+                                        band_halo, grad_input.data());
     });
   };
 

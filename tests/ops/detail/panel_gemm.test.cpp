@@ -1,0 +1,51 @@
+#include <cstring>
+#include <nst/ops/detail/panel_gemm.hpp>
+#include <vector>
+
+#include "../../support/support.hpp"
+
+namespace {
+
+using nst::index_t;
+
+template <class T>
+using matrix = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+
+}  // namespace
+
+TEMPLATE_TEST_CASE("panel_gemm: equals the matrix product, L given or transposed, any row count", "[ops][gemm]", float,
+                   double) {
+  using T = TestType;
+  constexpr index_t panel = nst::detail::panel_columns<T>;
+  const double tolerance = std::is_same<T, float>::value ? 1e-5 : 1e-13;
+  // Row counts below, at and past the register block of 8 rows; k from 1 up.
+  for (const index_t rows : {1, 7, 8, 9, 64})
+    for (const index_t k : {1, 5, 64})
+      for (const index_t n : {panel, 3 * panel}) {
+        INFO(rows << " x " << k << " times " << k << " x " << n);
+        const matrix<T> lhs = matrix<T>::Random(rows, k), v = matrix<T>::Random(k, n);
+        const matrix<T> lhs_transposed = lhs.transpose();
+        const matrix<T> want = lhs * v;
+        matrix<T> m(rows, n), mt(rows, n);
+        nst::detail::panel_gemm<false>(lhs.data(), rows, k, v.data(), n, m.data());
+        nst::detail::panel_gemm<true>(lhs_transposed.data(), rows, k, v.data(), n, mt.data());
+        const double scale = want.cwiseAbs().maxCoeff();
+        CHECK((m - want).cwiseAbs().maxCoeff() / scale < tolerance);
+        CHECK((mt - want).cwiseAbs().maxCoeff() / scale < tolerance);
+      }
+}
+
+TEST_CASE("panel_gemm: a column's result does not depend on the other columns", "[ops][gemm]") {
+  // The Winograd blocks rely on it: the same tile gives the same bits in a block of any width.
+  constexpr index_t panel = nst::detail::panel_columns<float>;
+  const index_t rows = 19, k = 37;
+  const matrix<float> lhs = matrix<float>::Random(rows, k), wide = matrix<float>::Random(k, 4 * panel);
+  const matrix<float> narrow = wide.rightCols(panel);
+  matrix<float> m_wide(rows, 4 * panel), m_narrow(rows, panel);
+  nst::detail::panel_gemm<false>(lhs.data(), rows, k, wide.data(), 4 * panel, m_wide.data());
+  nst::detail::panel_gemm<false>(lhs.data(), rows, k, narrow.data(), panel, m_narrow.data());
+  const matrix<float> last = m_wide.rightCols(panel);
+  CHECK(std::memcmp(last.data(), m_narrow.data(), sizeof(float) * rows * panel) == 0);
+  CHECK(nst::detail::round_up(33, 32) == 64);
+  CHECK(nst::detail::round_up(64, 32) == 64);
+}
