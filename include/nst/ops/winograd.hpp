@@ -23,14 +23,14 @@
 // channel axes inside the transformed domain: dx = Σ B [U_ξᵀ (A dy Aᵀ)_ξ] Bᵀ (no second, rotated
 // copy of the kernel).
 //
-// How it runs: tiles are cut into about an even number of blocks (64 tiles or more, so that a
-// block's transformed input and output stay near 2 MB, in scratch memory kept per calling thread
-// and reused across calls); blocks run in parallel, each transforming its tiles (channel by
-// channel, tiles innermost, so every transformed stream is written contiguously), doing the
-// (m+2)^2 products (detail/panel_gemm.hpp, over whole panels of tiles), and transforming back
-// with the bias and optionally a ReLU applied while the output tile is in registers. The block
-// sizes depend on the shapes only, never on the thread count, so every thread count gives the
-// same bits.
+// How it runs: tiles are cut into about an even number of blocks (128 tiles or more, so that a
+// block's transformed input and output stay near 2 MB up to 128 channels, in scratch memory kept
+// per calling thread and reused across calls); blocks run in parallel, each transforming its
+// tiles (channel by channel, tiles innermost, so every transformed stream is written
+// contiguously), doing the (m+2)^2 products (detail/panel_gemm.hpp, over whole panels of tiles),
+// and transforming back with the bias and optionally a ReLU applied while the output tile is in
+// registers. The block sizes depend on the shapes only, never on the thread count, so every
+// thread count gives the same bits.
 #pragma once
 
 #include <algorithm>
@@ -362,12 +362,13 @@ void zero_panel_padding(T* s, index_t first_row, index_t last_row, index_t rows,
 }
 
 // Tiles per block: the block's transformed input and output hold about 512K values, 2 MB of
-// float (positions x (C + O) x tiles: one core's L2 cache here), and at least 64 tiles, so the
-// matrix products stream enough columns per weight. Measured at 512 px (nst_bench, 2 threads):
-// against 2M values and 128 tiles, the same time per iteration and 35 MB (8%) less peak memory;
-// conv1_2's forward 81 -> 51 ms.
+// float (positions x (C + O) x tiles: one core's L2 cache here), and at least 128 tiles, so that
+// each U_ξ read serves enough columns (the 512-channel layers, whose U_ξ is 1 MB, run at the
+// minimum). Measured at 512 px (nst_bench, 2 threads): against 2M values, the same time per
+// iteration and 19 MB less peak memory (conv1_2's forward 81 -> 51 ms); against a minimum of 64
+// tiles, 2% less time for 16 MB more.
 inline index_t winograd_block_tiles(index_t positions, index_t in_channels, index_t out_channels) {
-  constexpr index_t block_values = index_t(1) << 19, min_tiles = 64;
+  constexpr index_t block_values = index_t(1) << 19, min_tiles = 128;
   return std::max(min_tiles, block_values / (positions * (in_channels + out_channels)));
 }
 
