@@ -218,15 +218,13 @@ class winograd_weights {
           for (index_t o = first; o < last; ++o)
             for (index_t c0 = 0; c0 < in_; c0 += lanes) {
               const int used = static_cast<int>(std::min<index_t>(lanes, in_ - c0));
+              const T* kernels = weight.data() + (o * in_ + c0) * 9;  // `used` 3x3 kernels in a row
               T g[3][3][lanes], u[alpha][alpha][lanes];
-              for (int i = 0; i < 3; ++i)
-                for (int j = 0; j < 3; ++j)
-                  for (int l = 0; l < lanes; ++l) g[i][j][l] = l < used ? weight.at(o, c0 + l, i, j) : T(0);
+              for (int l = 0; l < lanes; ++l)
+                for (int i = 0; i < 3; ++i)
+                  for (int j = 0; j < 3; ++j) g[i][j][l] = l < used ? kernels[l * 9 + i * 3 + j] : T(0);
               detail::sandwich<false, lanes>(transform::G, g, transform::G, u);
-              for (int xi = 0; xi < positions; ++xi) {
-                T* dst = data_.data() + (xi * out_ + o) * in_ + c0;
-                for (int l = 0; l < used; ++l) dst[l] = u[xi / alpha][xi % alpha][l];
-              }
+              detail::store_positions(u, used, out_ * in_, data_.data() + o * in_ + c0);  // U_ξ[o][c0..]
             }
         },
         grain_items(in_ * 40));
