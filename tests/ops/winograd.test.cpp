@@ -122,10 +122,16 @@ void check_thread_counts_agree(const nst::shape& input, index_t outs, int seed) 
 }
 
 TEST_CASE("winograd: every thread count gives the same bits", "[ops][winograd]") {
+  // The block sizes the shapes below are chosen for: one block for 8x38 tiles (F(4x4)) and 7x26
+  // (F(6x6)) of 24 -> 20 channels, several for 3x4x38 and 3x4x25 of 192 -> 160.
+  CHECK(nst::detail::winograd_block_tiles(36, 24, 20) >= 8 * 38);
+  CHECK(nst::detail::winograd_block_tiles(64, 24, 20) >= 7 * 26);
+  CHECK(2 * nst::detail::winograd_block_tiles(36, 192, 160) < 3 * 4 * 38);
+  CHECK(2 * nst::detail::winograd_block_tiles(64, 192, 160) < 3 * 4 * 25);
   // One block of tiles (its steps split among the threads), wide enough for row runs, partial
   // tiles at the right and bottom edges.
-  check_thread_counts_agree<4>({1, 24, 70, 150}, 20, 10);
-  check_thread_counts_agree<6>({1, 24, 70, 150}, 20, 10);
+  check_thread_counts_agree<4>({1, 24, 30, 150}, 20, 10);
+  check_thread_counts_agree<6>({1, 24, 40, 152}, 20, 10);
   // Several blocks (whole blocks per thread) and, for the input gradient, several bands of tile
   // rows, the second starting inside an item (its top window rows go through the halo) and
   // running into the next; a partial tile row at the bottom of each item.

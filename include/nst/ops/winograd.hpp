@@ -23,9 +23,9 @@
 // channel axes inside the transformed domain: dx = Σ B [U_ξᵀ (A dy Aᵀ)_ξ] Bᵀ (no second, rotated
 // copy of the kernel).
 //
-// How it runs: tiles are cut into about an even number of blocks (128 tiles or more, so that a
-// block's transformed input and output stay near 2 MB up to 128 channels, in scratch memory kept
-// per calling thread and reused across calls); blocks run in parallel, each transforming its
+// How it runs: tiles are cut into about an even number of blocks (whose transformed input and
+// output stay near 2 MB up to 128 channels; winograd_block_tiles), in scratch memory kept per
+// calling thread and reused across calls; blocks run in parallel, each transforming its
 // tiles (channel by channel, tiles innermost, so every transformed stream is written
 // contiguously), doing the (m+2)^2 products (detail/panel_gemm.hpp, over whole panels of tiles),
 // and transforming back with the bias and optionally a ReLU applied while the output tile is in
@@ -360,13 +360,14 @@ void zero_panel_padding(T* s, index_t first_row, index_t last_row, index_t rows,
 }
 
 // Tiles per block: the block's transformed input and output hold about 512K values, 2 MB of
-// float (positions x (C + O) x tiles: one core's L2 cache here), and at least 128 tiles, so that
-// each U_ξ read serves enough columns (the 512-channel layers, whose U_ξ is 1 MB, run at the
-// minimum). Measured at 512 px (nst_bench, 2 threads): against 2M values, the same time per
-// iteration and 19 MB less peak memory (conv1_2's forward 81 -> 51 ms); against a minimum of 64
-// tiles, 2% less time for 16 MB more.
+// float (positions x (C + O) x tiles: one core's L2 cache here), and at least a panel's 32 tiles,
+// or C·O / (2 (C + O)) when more, so that the products read each U_ξ (C·O values) for at least a
+// quarter as many values of v and m (the 512-channel layers, whose U_ξ is 1 MB, get 128 tiles).
+// Measured at 512 px (nst_bench, 2 threads): against 2M values and 128 tiles, 2-4% less time per
+// iteration and 33 MB less peak memory (430 MB).
 inline index_t winograd_block_tiles(index_t positions, index_t in_channels, index_t out_channels) {
-  constexpr index_t block_values = index_t(1) << 19, min_tiles = 128;
+  constexpr index_t block_values = index_t(1) << 19;
+  const index_t min_tiles = std::max<index_t>(32, in_channels * out_channels / (2 * (in_channels + out_channels)));
   return std::max(min_tiles, block_values / (positions * (in_channels + out_channels)));
 }
 
