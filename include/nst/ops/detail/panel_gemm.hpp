@@ -36,7 +36,7 @@ struct panel_gemm_traits {
 
 // m[r0 .. r0+Rows, columns 0 .. panel_columns) of one panel; `v` and `m` point at the panel's
 // first column. LhsTransposed: L is stored as Lᵀ (k x rows, row stride ld), else L (rows x k).
-template <bool LhsTransposed, int Rows, bool PrefetchNext, class T>
+template <bool LhsTransposed, int Rows, class T>
 inline void panel_block(const T* lhs, index_t ld, index_t r0, index_t k, const T* v, index_t v_stride, T* m,
                         index_t m_stride) {
   using traits = panel_gemm_traits<T>;
@@ -48,8 +48,6 @@ inline void panel_block(const T* lhs, index_t ld, index_t r0, index_t k, const T
   for (index_t c = 0; c < k; ++c) {
     packet b[packets];
     for (int j = 0; j < packets; ++j) b[j] = Eigen::internal::ploadu<packet>(v + c * v_stride + j * width);
-    if (PrefetchNext)
-      for (int j = 0; j < packets; ++j) Eigen::internal::prefetch(v + c * v_stride + (packets + j) * width);
     for (int i = 0; i < Rows; ++i) {
       const packet a = Eigen::internal::pset1<packet>(LhsTransposed ? lhs[c * ld + r0 + i] : lhs[(r0 + i) * ld + c]);
       for (int j = 0; j < packets; ++j) acc[i][j] = Eigen::internal::pmadd(a, b[j], acc[i][j]);
@@ -71,13 +69,8 @@ inline void panel_rows_all(const T* lhs, index_t ld, index_t rows, index_t k, co
                            index_t m_stride) {
   constexpr int block = panel_gemm_traits<T>::panel_rows;
   index_t r = 0;
-  if (r + block <= rows) {
-    panel_block<LhsTransposed, block, true>(lhs, ld, r, k, v, v_stride, m, m_stride);
-    r += block;
-  }
-  for (; r + block <= rows; r += block)
-    panel_block<LhsTransposed, block, false>(lhs, ld, r, k, v, v_stride, m, m_stride);
-  for (; r < rows; ++r) panel_block<LhsTransposed, 1, false>(lhs, ld, r, k, v, v_stride, m, m_stride);
+  for (; r + block <= rows; r += block) panel_block<LhsTransposed, block>(lhs, ld, r, k, v, v_stride, m, m_stride);
+  for (; r < rows; ++r) panel_block<LhsTransposed, 1>(lhs, ld, r, k, v, v_stride, m, m_stride);
 }
 
 // m = L · v (see the overview), n a whole number of panels: n % panel_columns<T> == 0 (callers
