@@ -1,6 +1,7 @@
 #include <nst/ops/activation.hpp>
 #include <nst/ops/conv2d.hpp>
 #include <nst/ops/winograd.hpp>
+#include <cmath>
 #include <cstring>
 #include <type_traits>
 #include <vector>
@@ -32,11 +33,12 @@ struct shape_case {
 };
 
 // Odd sizes (partial tiles on both edges), N > 1, channel counts that divide nothing, images
-// smaller than one tile; the wide ones have runs of 16 interior tiles side by side in a tile row
-// (the vectorised row-run loads and stores), next to partial lane groups and edge tiles.
-const std::vector<shape_case> cases = {{1, 1, 1, 1, 1},   {2, 3, 7, 10, 5},  {1, 5, 4, 4, 3},
-                                       {3, 2, 2, 9, 4},   {1, 13, 11, 6, 7}, {2, 37, 9, 13, 19},
-                                       {1, 4, 14, 79, 5}, {2, 3, 9, 150, 2}};
+// smaller than one tile (lane groups across tile rows); the wide ones (16 tiles or more a row:
+// one-row groups, vectorised row-run loads and stores) have groups of 16 tiles, partial groups
+// at a row's end, groups that touch both edges of the image (64 px for F(4x4), 96 for F(6x6)).
+const std::vector<shape_case> cases = {{1, 1, 1, 1, 1},   {2, 3, 7, 10, 5},   {1, 5, 4, 4, 3},   {3, 2, 2, 9, 4},
+                                       {1, 13, 11, 6, 7}, {2, 37, 9, 13, 19}, {1, 4, 14, 79, 5}, {2, 3, 9, 150, 2},
+                                       {2, 3, 13, 64, 2}, {1, 2, 7, 96, 3}};
 
 template <class T, int M>
 void check_against_reference() {
@@ -62,7 +64,52 @@ void check_against_reference() {
   }
 }
 
+// transform_line (the pairs of rows or columns computed together) against the plain product
+// out = X·in (Xᵀ·in when Transposed), in double, for `Matrix` of R x C.
+template <bool Transposed, const auto& Matrix, int R, int C>
+void check_line_transform(const double (&matrix)[R][C]) {
+  constexpr int rows = Transposed ? C : R, cols = Transposed ? R : C,
+                width = nst::detail::panel_gemm_traits<double>::width;
+  double in[cols][width], out[rows][width];
+  for (int k = 0; k < cols; ++k)
+    for (int l = 0; l < width; ++l) in[k][l] = std::sin(1.0 + 7 * k + l);
+  nst::detail::transform_line<Transposed, Matrix>(&in[0][0], width, &out[0][0], width);
+  for (int i = 0; i < rows; ++i)
+    for (int l = 0; l < width; ++l) {
+      double want = 0;
+      for (int k = 0; k < cols; ++k) want += (Transposed ? matrix[k][i] : matrix[i][k]) * in[k][l];
+      CHECK(std::abs(out[i][l] - want) <= 1e-12 * (1 + std::abs(want)));
+    }
+}
+
 }  // namespace
+
+TEST_CASE("winograd: the paired line transforms equal the plain matrix products", "[ops][winograd]") {
+  using F4 = nst::detail::winograd_matrices<4>;
+  using F6 = nst::detail::winograd_matrices<6>;
+  check_line_transform<false, F6::BT>(F6::BT);
+  check_line_transform<true, F6::BT>(F6::BT);
+  check_line_transform<false, F6::AT>(F6::AT);
+  check_line_transform<true, F6::AT>(F6::AT);
+  check_line_transform<false, F6::G>(F6::G);
+  check_line_transform<false, F4::BT>(F4::BT);
+  check_line_transform<true, F4::BT>(F4::BT);
+  check_line_transform<false, F4::AT>(F4::AT);
+  check_line_transform<true, F4::AT>(F4::AT);
+  check_line_transform<false, F4::G>(F4::G);
+  // The pairs found: the points ±1, ±2, ±1/2 are rows 1-2, 3-4, 5-6 of Bᵀ (and of G) and
+  // columns 1-2, 3-4, 5-6 of Aᵀ.
+  constexpr auto bt = nst::detail::make_line_plan<false>(F6::BT);
+  constexpr auto at = nst::detail::make_line_plan<false>(F6::AT);
+  CHECK(!bt.paired_columns);
+  CHECK(at.paired_columns);
+  for (int b : {2, 4, 6}) {
+    CHECK(bt.row_partner[b] == b - 1);
+    CHECK(at.column_partner[b] == b - 1);
+  }
+  CHECK(bt.row_partner[7] == -1);
+  CHECK(at.column_partner[7] == -1);
+}
 
 TEST_CASE("winograd: F(6x6), F(4x4) and F(2x2) equal the reference convolution and its input gradient",
           "[ops][winograd]") {
