@@ -170,29 +170,35 @@ TEST_CASE("max_pool2d_windows: winners as places in their window, the same outpu
 }
 
 TEST_CASE("max_pool2d: 2x2 windows with stride 2 (VGG's) follow the rule of every other size", "[ops][pool2d]") {
-  // Values from a few levels (ties), NaNs and -infinity, odd sizes (floor mode drops a row and a column).
-  auto input = nst_test::random_tensor<float>({2, 3, 9, 11}, 75);
-  for (float& v : input) v = std::round(v * 2.0f);
-  for (nst::index_t i = 0; i < input.size(); i += 13) input[i] = std::numeric_limits<float>::quiet_NaN();
-  for (nst::index_t i = 5; i < input.size(); i += 17) input[i] = -std::numeric_limits<float>::infinity();
-  const auto pooled = nst::max_pool2d(input, {2, 2, 0});
-  const nst::index_t width = input.dim(3), out_h = 4, out_w = 5;
-  for (nst::index_t plane = 0; plane < 6; ++plane)
-    for (nst::index_t y = 0; y < out_h; ++y)
-      for (nst::index_t x = 0; x < out_w; ++x) {
-        float best = -std::numeric_limits<float>::infinity();
-        nst::index_t best_index = 2 * y * width + 2 * x;
-        for (nst::index_t h = 2 * y; h < 2 * y + 2; ++h)
-          for (nst::index_t w = 2 * x; w < 2 * x + 2; ++w) {
-            const float v = input[plane * 9 * width + h * width + w];
-            if (v > best || std::isnan(v)) {
-              best = v;
-              best_index = h * width + w;
+  // Values from a few levels (ties), NaNs and -infinity, odd sizes (floor mode drops a row and a
+  // column); rows of more than 256 outputs (the fast path takes them 256 at a time).
+  for (const nst::shape& shape : {nst::shape{2, 3, 9, 11}, nst::shape{1, 2, 5, 523}}) {
+    auto input = nst_test::random_tensor<float>(shape, 75);
+    for (float& v : input) v = std::round(v * 2.0f);
+    for (nst::index_t i = 0; i < input.size(); i += 13) input[i] = std::numeric_limits<float>::quiet_NaN();
+    for (nst::index_t i = 5; i < input.size(); i += 17) input[i] = -std::numeric_limits<float>::infinity();
+    const auto pooled = nst::max_pool2d(input, {2, 2, 0});
+    const auto windows = nst::max_pool2d_windows(input, {2, 2, 0});
+    const nst::index_t height = shape[2], width = shape[3], out_h = height / 2, out_w = width / 2;
+    for (nst::index_t plane = 0; plane < shape[0] * shape[1]; ++plane)
+      for (nst::index_t y = 0; y < out_h; ++y)
+        for (nst::index_t x = 0; x < out_w; ++x) {
+          float best = -std::numeric_limits<float>::infinity();
+          nst::index_t best_index = 2 * y * width + 2 * x;
+          for (nst::index_t h = 2 * y; h < 2 * y + 2; ++h)
+            for (nst::index_t w = 2 * x; w < 2 * x + 2; ++w) {
+              const float v = input[plane * height * width + h * width + w];
+              if (v > best || std::isnan(v)) {
+                best = v;
+                best_index = h * width + w;
+              }
             }
-          }
-        const nst::index_t k = (plane * out_h + y) * out_w + x;
-        INFO("plane " << plane << ", output " << y << "," << x);
-        CHECK(pooled.argmax[static_cast<std::size_t>(k)] == best_index);
-        CHECK((std::isnan(best) ? std::isnan(pooled.output[k]) : pooled.output[k] == best));
-      }
+          const nst::index_t k = (plane * out_h + y) * out_w + x;
+          INFO("input " << shape << ", plane " << plane << ", output " << y << "," << x);
+          CHECK(pooled.argmax[static_cast<std::size_t>(k)] == best_index);
+          CHECK(windows.winner[static_cast<std::size_t>(k)] ==
+                (best_index / width - 2 * y) * 2 + (best_index % width - 2 * x));
+          CHECK((std::isnan(best) ? std::isnan(pooled.output[k]) : pooled.output[k] == best));
+        }
+  }
 }

