@@ -186,6 +186,56 @@ TEST_CASE("winograd: every thread count gives the same bits", "[ops][winograd]")
   check_thread_counts_agree<6>({3, 192, 19, 150}, 160, 20);
 }
 
+// The transient functions (kernel transformed inside the call, in chunks of rows of U for an
+// image of one block) give the bits of the functions with the whole kernel transformed first, at
+// 1, 2 and 3 threads.
+template <int M>
+void check_transient_chunks(const nst::shape& input, index_t outs, int seed) {
+  constexpr int positions = nst::winograd_weights<float, M>::positions;
+  const index_t channels = input[1];
+  const nst::detail::winograd_tiling<M> tiling(input[0], input[2], input[3]);
+  INFO("input " << input << ", " << outs << " outputs, F(" << M << "x" << M << ")");
+  // One block, and more than one chunk each way.
+  REQUIRE(tiling.count() <= nst::detail::winograd_block_tiles(positions, channels, outs));
+  REQUIRE(outs > nst::detail::transient_chunk(positions, channels));
+  REQUIRE(channels > nst::detail::transient_chunk(positions, outs));
+  const auto x = nst_test::random_tensor<float>(input, seed);
+  const auto weight = nst_test::random_tensor<float>({outs, channels, 3, 3}, seed + 1, -0.1f, 0.1f);
+  const auto bias = nst_test::random_tensor<float>({outs}, seed + 2);
+  const auto dy = nst_test::random_tensor<float>({input[0], outs, input[2], input[3]}, seed + 3);
+  const nst::winograd_weights<float, M> u(weight);
+  const auto y = nst::winograd_conv3x3(x, u, bias, true);
+  const nst::relu_mask mask(y);
+  const auto dx = nst::winograd_conv3x3_backward_input(dy, u, mask);
+  const int threads = nst::num_threads();
+  for (int t : {1, 2, 3}) {
+    INFO(t << " threads");
+    nst::set_num_threads(t);
+    CHECK(same_bits(nst::winograd_conv3x3_transient<float, M>(x, weight, bias, true), y));
+    CHECK(same_bits(nst::winograd_conv3x3_backward_input_transient<float, M>(dy, weight, mask), dx));
+  }
+  nst::set_num_threads(threads);
+}
+
+TEST_CASE("winograd: transient kernels in chunks give the bits of the whole transformed kernel", "[ops][winograd]") {
+  check_transient_chunks<4>({2, 200, 13, 20}, 400, 30);
+  check_transient_chunks<6>({1, 200, 20, 17}, 400, 40);
+  // A part of U is those rows and columns of the whole, bit for bit.
+  const auto weight = nst_test::random_tensor<float>({40, 50, 3, 3}, 50);
+  const nst::winograd_weights<float, 6> whole(weight), part(weight, 7, 29, 16, 45);
+  REQUIRE(part.out_channels() == 22);
+  REQUIRE(part.in_channels() == 29);
+  bool same = true;
+  for (int xi = 0; xi < 64; ++xi)
+    for (index_t o = 0; o < 22; ++o)
+      same = same && std::memcmp(part.position(xi) + o * 29, whole.position(xi) + (o + 7) * 50 + 16,
+                                 29 * sizeof(float)) == 0;
+  CHECK(same);
+  CHECK_THROWS_AS(nst::winograd_weights<float>(weight, 7, 7, 0, 50), nst::value_error);
+  CHECK_THROWS_WITH(nst::winograd_weights<float>(weight, 0, 40, 30, 51),
+                    Catch::Contains("[30,51)") && Catch::Contains("[40,50,3,3]"));
+}
+
 TEST_CASE("winograd: bad shapes are reported with the shapes involved", "[ops][winograd]") {
   const auto weight = nst_test::random_tensor<float>({4, 3, 3, 3}, 8);
   const nst::winograd_weights<float> u(weight);
@@ -201,4 +251,10 @@ TEST_CASE("winograd: bad shapes are reported with the shapes involved", "[ops][w
                     Catch::Contains("[1,3,8,8]") && Catch::Contains("[4,3,3,3]"));
   CHECK_THROWS_AS(nst::winograd_conv3x3_backward_input(nst::tensor<float>({1, 4, 8, 8}), u, nst::relu_mask(nst::tensor<float>({1, 4, 8, 9}))),
                   nst::shape_error);
+  CHECK_THROWS_AS((nst::winograd_conv3x3_transient<float, 4>(nst::tensor<float>({1, 3, 8, 8}), nst::tensor<float>({4, 3, 3}))),
+                  nst::shape_error);
+  CHECK_THROWS_WITH((nst::winograd_conv3x3_transient<float, 4>(nst::tensor<float>({1, 2, 8, 8}), weight)),
+                    Catch::Contains("[1,2,8,8]") && Catch::Contains("[4,3,3,3]"));
+  CHECK_THROWS_WITH((nst::winograd_conv3x3_backward_input_transient<float, 4>(nst::tensor<float>({1, 3, 8, 8}), weight)),
+                    Catch::Contains("[1,3,8,8]") && Catch::Contains("[4,3,3,3]"));
 }

@@ -23,8 +23,9 @@
 // The layer refers to weight and bias (no copies): they must outlive it. The transformed Winograd
 // weights are shared (std::shared_ptr), so copies of a layer are cheap. A transient layer
 // (conv3x3_same::transient) holds none: it transforms the kernel inside each forward and
-// backward call (a few ms for 512x512 channels) and frees it after, trading that time for 4x the
-// kernel's memory while a network's tape waits for its backward pass.
+// backward call (winograd_conv3x3_transient: a few ms for 512x512 channels, in cache-sized chunks
+// for small images) and frees it after, trading that time for 4x the kernel's memory while a
+// network's tape waits for its backward pass.
 #pragma once
 
 #include <memory>
@@ -175,12 +176,12 @@ class conv3x3_same {
  private:
   template <int M>
   tensor<T> winograd_forward(const tensor<T>& x, bool relu) const {
-    if (transient_) return winograd_conv3x3(x, winograd_weights<T, M>(*weight_), *bias_, relu);
+    if (transient_) return winograd_conv3x3_transient<T, M>(x, *weight_, *bias_, relu);
     return winograd_conv3x3(x, winograd_->template get<M>(), *bias_, relu);
   }
   template <int M>
   tensor<T> winograd_backward_input(const tensor<T>& grad_output, const relu_mask& mask) const {
-    if (transient_) return winograd_conv3x3_backward_input(grad_output, winograd_weights<T, M>(*weight_), mask);
+    if (transient_) return winograd_conv3x3_backward_input_transient<T, M>(grad_output, *weight_, mask);
     return winograd_conv3x3_backward_input(grad_output, winograd_->template get<M>(), mask);
   }
 

@@ -26,11 +26,13 @@
 // How it runs: tiles are cut into about an even number of blocks (whose transformed input and
 // output stay near 2 MB up to 128 channels; winograd_block_tiles), in scratch memory kept per
 // calling thread and reused across calls; blocks run in parallel, each transforming its
-// tiles (channel by channel, tiles innermost, so every transformed stream is written
-// contiguously), doing the (m+2)^2 products (detail/panel_gemm.hpp, over whole panels of tiles),
-// and transforming back with the bias and optionally a ReLU applied while the output tile is in
-// registers. The block sizes depend on the shapes only, never on the thread count, so every
-// thread count gives the same bits.
+// tiles (channel by channel, a SIMD register's width of tiles of one tile row at a time, so
+// every transformed stream is written contiguously; pairs of rows or columns of the transform
+// matrices computed together: transform_line), doing the (m+2)^2 products
+// (detail/panel_gemm.hpp, over whole panels of tiles), and transforming back with the bias and
+// optionally a ReLU applied while the output tile is in registers. The block sizes depend on the
+// shapes only, never on the thread count, so every thread count gives the same bits.
+// winograd_conv3x3_transient transforms the kernel inside the call, in chunks when it can.
 #pragma once
 
 #include <algorithm>
@@ -289,6 +291,13 @@ inline void store_positions(const T (&in)[Alpha][Alpha][Lanes], int used, index_
   }
 }
 
+// shape_error 192 unless weight is a non-empty 3x3 kernel [O,C,3,3].
+template <class T>
+void check_winograd_kernel(const tensor<T>& weight, const char* function) {
+  NST_CHECK(weight.rank() == 4 && weight.dim(2) == 3 && weight.dim(3) == 3 && weight.size() > 0, shape_error, 192,
+            function, ": expected a non-empty 3x3 kernel [O,C,3,3], got ", weight.shape());
+}
+
 }  // namespace detail
 
 // The kernel of a 3x3 convolution transformed for F(M x M, 3x3): for each of the (M+2)^2
@@ -310,10 +319,34 @@ class winograd_weights {
   // For y = conv2d(x, weight, bias, {1, 1}) and its input gradient; weight [O,C,3,3], any
   // finite values (shape_error 192 otherwise).
   explicit winograd_weights(const tensor<T>& weight) {
-    NST_CHECK(weight.rank() == 4 && weight.dim(2) == 3 && weight.dim(3) == 3 && weight.size() > 0, shape_error, 192,
-              "winograd_weights: expected a non-empty 3x3 kernel [O,C,3,3], got ", weight.shape());
-    out_ = weight.dim(0);
-    in_ = weight.dim(1);
+    detail::check_winograd_kernel(weight, "winograd_weights");
+    transform_kernel(weight, 0, weight.dim(0), 0, weight.dim(1));
+  }
+  // Output channels [first_out, last_out) and input channels [first_in, last_in) of the whole
+  // kernel's U_ξ, bit for bit (what a transient layer transforms a chunk at a time:
+  // winograd_conv3x3_transient). value_error 208 unless that is a non-empty part of the kernel.
+  winograd_weights(const tensor<T>& weight, index_t first_out, index_t last_out, index_t first_in, index_t last_in) {
+    detail::check_winograd_kernel(weight, "winograd_weights");
+    NST_CHECK(0 <= first_out && first_out < last_out && last_out <= weight.dim(0) && 0 <= first_in &&
+                  first_in < last_in && last_in <= weight.dim(1),
+              value_error, 208, "winograd_weights: output channels [", first_out, ",", last_out,
+              ") and input channels [", first_in, ",", last_in, ") are not a non-empty part of the kernel ",
+              weight.shape());
+    transform_kernel(weight, first_out, last_out, first_in, last_in);
+  }
+
+  index_t out_channels() const { return out_; }
+  index_t in_channels() const { return in_; }
+  bool empty() const { return data_.empty(); }
+  // U_ξ, row-major O x C.
+  const T* position(int xi) const { return data_.data() + static_cast<index_t>(xi) * out_ * in_; }
+
+ private:
+  void transform_kernel(const tensor<T>& weight, index_t first_out, index_t last_out, index_t first_in,
+                        index_t last_in) {
+    out_ = last_out - first_out;
+    in_ = last_in - first_in;
+    const index_t kernel_in = weight.dim(1);
     data_.resize(static_cast<std::size_t>(positions * out_ * in_));
     // A register's width of input channels at a time, so the transform vectorises (cheap enough
     // to redo per call: see conv3x3_same's transient mode).
@@ -324,7 +357,8 @@ class winograd_weights {
           for (index_t o = first; o < last; ++o)
             for (index_t c0 = 0; c0 < in_; c0 += lanes) {
               const int used = static_cast<int>(std::min<index_t>(lanes, in_ - c0));
-              const T* kernels = weight.data() + (o * in_ + c0) * 9;  // `used` 3x3 kernels in a row
+              // `used` 3x3 kernels in a row
+              const T* kernels = weight.data() + ((first_out + o) * kernel_in + first_in + c0) * 9;
               T g[3][3][lanes], u[alpha][alpha][lanes];
               for (int l = 0; l < lanes; ++l)
                 for (int i = 0; i < 3; ++i)
@@ -336,13 +370,6 @@ class winograd_weights {
         grain_items(in_ * 40));
   }
 
-  index_t out_channels() const { return out_; }
-  index_t in_channels() const { return in_; }
-  bool empty() const { return data_.empty(); }
-  // U_ξ, row-major O x C.
-  const T* position(int xi) const { return data_.data() + static_cast<index_t>(xi) * out_ * in_; }
-
- private:
   index_t out_ = 0, in_ = 0;
   typename tensor<T>::storage_type data_;  // positions x O x C
 };
@@ -740,6 +767,46 @@ void winograd_gradient_scatter(const winograd_tiling<M>& tiling, const T* z, ind
       });
 }
 
+// The shape checks of winograd_conv3x3 (193, 194) and winograd_conv3x3_backward_input (195, 196)
+// for a kernel [outs, ins, 3, 3].
+template <class T>
+void check_winograd_forward(const tensor<T>& input, index_t outs, index_t ins, const tensor<T>& bias) {
+  NST_CHECK(input.rank() == 4 && input.size() > 0 && input.dim(1) == ins, shape_error, 193,
+            "winograd_conv3x3: expected a non-empty input [N,", ins, ",H,W] for weights [", outs, ",", ins,
+            ",3,3], got ", input.shape());
+  NST_CHECK(bias.empty() || (bias.rank() == 1 && bias.dim(0) == outs), shape_error, 194,
+            "winograd_conv3x3: bias must be [", outs, "] or empty, got ", bias.shape());
+}
+
+template <class T>
+void check_winograd_backward(const tensor<T>& grad_output, index_t outs, index_t ins, const relu_mask& mask) {
+  NST_CHECK(grad_output.rank() == 4 && grad_output.size() > 0 && grad_output.dim(1) == outs, shape_error, 195,
+            "winograd_conv3x3_backward_input: expected a non-empty grad_output [N,", outs, ",H,W] for weights [",
+            outs, ",", ins, ",3,3], got ", grad_output.shape());
+  NST_CHECK(mask.empty() || mask.shape() == grad_output.shape(), shape_error, 196,
+            "winograd_conv3x3_backward_input: the ReLU mask ", mask.shape(), " differs from grad_output ",
+            grad_output.shape());
+}
+
+// Rows of U_ξ (output channels for the forward pass, input channels for the input gradient) per
+// chunk of a transient kernel transform: about 1M values (4 MB of float) of U, whole lane groups
+// of 16, at least 16.
+inline index_t transient_chunk(index_t positions, index_t other_channels) {
+  return std::max<index_t>(16, (index_t(1) << 20) / (positions * other_channels) / 16 * 16);
+}
+
+// Calls body(first, last) for the chunks [k*chunk, min((k+1)*chunk, count)) of [0, count), whole
+// chunks per thread, in parallel.
+template <class Body>
+void for_each_chunk(index_t count, index_t chunk, index_t work_per_chunk, Body&& body) {
+  parallel_for(
+      0, ceil_div(count, chunk),
+      [&](index_t first, index_t last) {
+        for (index_t k = first; k < last; ++k) body(k * chunk, std::min(count, (k + 1) * chunk));
+      },
+      grain_items(work_per_chunk));
+}
+
 }  // namespace detail
 
 // y = conv2d(input, weight, bias, {1, 1}) for the weight `u` was built from, then y = max(y, 0)
@@ -750,11 +817,7 @@ tensor<T> winograd_conv3x3(const tensor<T>& input, const winograd_weights<T, M>&
                            bool relu = false) {
   constexpr int positions = winograd_weights<T, M>::positions;
   NST_CHECK(!u.empty(), value_error, 300, "winograd_conv3x3: the winograd_weights are empty (default-constructed)");
-  NST_CHECK(input.rank() == 4 && input.size() > 0 && input.dim(1) == u.in_channels(), shape_error, 193,
-            "winograd_conv3x3: expected a non-empty input [N,", u.in_channels(), ",H,W] for weights [",
-            u.out_channels(), ",", u.in_channels(), ",3,3], got ", input.shape());
-  NST_CHECK(bias.empty() || (bias.rank() == 1 && bias.dim(0) == u.out_channels()), shape_error, 194,
-            "winograd_conv3x3: bias must be [", u.out_channels(), "] or empty, got ", bias.shape());
+  detail::check_winograd_forward(input, u.out_channels(), u.in_channels(), bias);
   const index_t channels = input.dim(1), outs = u.out_channels();
   const detail::winograd_tiling<M> tiling(input.dim(0), input.dim(2), input.dim(3));
   // Blocks of `block` tiles, a whole number of the products' panels (the last block's columns
@@ -824,12 +887,7 @@ tensor<T> winograd_conv3x3_backward_input(const tensor<T>& grad_output, const wi
   constexpr int positions = winograd_weights<T, M>::positions;
   NST_CHECK(!u.empty(), value_error, 300,
             "winograd_conv3x3_backward_input: the winograd_weights are empty (default-constructed)");
-  NST_CHECK(grad_output.rank() == 4 && grad_output.size() > 0 && grad_output.dim(1) == u.out_channels(), shape_error,
-            195, "winograd_conv3x3_backward_input: expected a non-empty grad_output [N,", u.out_channels(),
-            ",H,W] for weights [", u.out_channels(), ",", u.in_channels(), ",3,3], got ", grad_output.shape());
-  NST_CHECK(mask.empty() || mask.shape() == grad_output.shape(), shape_error, 196,
-            "winograd_conv3x3_backward_input: the ReLU mask ", mask.shape(), " differs from grad_output ",
-            grad_output.shape());
+  detail::check_winograd_backward(grad_output, u.out_channels(), u.in_channels(), mask);
   const index_t channels = u.in_channels(), outs = u.out_channels();
   const detail::winograd_tiling<M> tiling(grad_output.dim(0), grad_output.dim(2), grad_output.dim(3));
   const index_t height = tiling.height, width = tiling.width, tiles_x = tiling.tiles_x;
@@ -913,6 +971,86 @@ tensor<T> winograd_conv3x3_backward_input(const tensor<T>& grad_output, const wi
           }
         },
         grain_items(2 * width * bands));
+  return grad_input;
+}
+
+// winograd_conv3x3 and winograd_conv3x3_backward_input with the kernel weight [O,C,3,3]
+// transformed inside the call (conv3x3_same's transient layers), the same bits. Transformed whole,
+// the U of a 512x512 kernel is 38 MB (F(4x4)), written out to memory and read back by the
+// products. When the image is one block of tiles (one band for the input gradient: the small
+// images of the 512-channel layers), U is instead transformed a chunk of rows at a time
+// (detail::transient_chunk, about 4 MB), a chunk per thread, each used by its products and
+// transformed back while it is in the cache. shape_error 192-196 as the functions they stand for.
+template <class T, int M>
+tensor<T> winograd_conv3x3_transient(const tensor<T>& input, const tensor<T>& weight, const tensor<T>& bias = {},
+                                     bool relu = false) {
+  constexpr int positions = winograd_weights<T, M>::positions;
+  detail::check_winograd_kernel(weight, "winograd_conv3x3_transient");
+  const index_t outs = weight.dim(0), channels = weight.dim(1);
+  detail::check_winograd_forward(input, outs, channels, bias);
+  const detail::winograd_tiling<M> tiling(input.dim(0), input.dim(2), input.dim(3));
+  const index_t count = tiling.count(), chunk = detail::transient_chunk(positions, channels);
+  if (count > detail::winograd_block_tiles(positions, channels, outs) || outs <= chunk)
+    return winograd_conv3x3(input, winograd_weights<T, M>(weight), bias, relu);
+  // One block (as winograd_conv3x3 cuts it): its input transform, then the chunks of output
+  // channels, each through its own part of U.
+  const index_t block = detail::round_up(count, detail::panel_columns<T>);
+  const index_t v_stride = detail::position_stride<T>(channels, block),
+                m_stride = detail::position_stride<T>(outs, block);
+  T* v = detail::winograd_scratch<T>(1, positions * (v_stride + m_stride))[0].data();
+  T* m = v + positions * v_stride;
+  tensor<T> output({tiling.batch, outs, tiling.height, tiling.width}, uninitialized);
+  parallel_for(
+      0, channels,
+      [&](index_t c0, index_t c1) {
+        detail::winograd_input_transform(tiling, input.data(), channels, c0, c1, 0, count, block, v);
+      },
+      grain_items(count * 300));
+  detail::for_each_chunk(outs, chunk, 2 * chunk * channels * positions * block, [&](index_t o0, index_t o1) {
+    const winograd_weights<T, M> part(weight, o0, o1, 0, channels);
+    for (int xi = 0; xi < positions; ++xi)
+      detail::panel_gemm<false>(part.position(xi), o1 - o0, channels, v + xi * v_stride, block,
+                                m + xi * m_stride + o0 * block);
+    detail::winograd_output_transform(tiling, m, outs, o0, o1, 0, count, block, bias, relu, output.data());
+  });
+  return output;
+}
+
+template <class T, int M>
+tensor<T> winograd_conv3x3_backward_input_transient(const tensor<T>& grad_output, const tensor<T>& weight,
+                                                    const relu_mask& mask = {}) {
+  constexpr int positions = winograd_weights<T, M>::positions;
+  detail::check_winograd_kernel(weight, "winograd_conv3x3_backward_input_transient");
+  const index_t outs = weight.dim(0), channels = weight.dim(1);
+  detail::check_winograd_backward(grad_output, outs, channels, mask);
+  const detail::winograd_tiling<M> tiling(grad_output.dim(0), grad_output.dim(2), grad_output.dim(3));
+  const index_t count = tiling.count(), chunk = detail::transient_chunk(positions, outs);
+  if (count > 2 * detail::winograd_block_tiles(positions, channels, outs) || channels <= chunk)
+    return winograd_conv3x3_backward_input(grad_output, winograd_weights<T, M>(weight), mask);
+  // One band (as winograd_conv3x3_backward_input cuts it): dy's transform, then the chunks of
+  // input channels, each through its own columns of U.
+  const index_t stride = detail::round_up(count, detail::panel_columns<T>);
+  const index_t w_stride = detail::position_stride<T>(outs, stride),
+                z_stride = detail::position_stride<T>(channels, stride);
+  T* w = detail::winograd_scratch<T>(1, positions * (w_stride + z_stride))[0].data();
+  T* z = w + positions * w_stride;
+  const index_t plane = tiling.height * tiling.width;
+  tensor<T> grad_input({tiling.batch, channels, tiling.height, tiling.width});  // zeros: the scatter adds
+  parallel_for(
+      0, outs,
+      [&](index_t o0, index_t o1) {
+        detail::winograd_gradient_transform(tiling, grad_output, mask, o0, o1, 0, count, stride, w);
+      },
+      grain_items(count * 40));
+  detail::for_each_chunk(channels, chunk, 2 * chunk * outs * positions * stride + chunk * plane,
+                         [&](index_t c0, index_t c1) {
+                           const winograd_weights<T, M> part(weight, 0, outs, c0, c1);
+                           for (int xi = 0; xi < positions; ++xi)
+                             detail::panel_gemm<true>(part.position(xi), c1 - c0, outs, w + xi * w_stride, stride,
+                                                      z + xi * z_stride + c0 * stride);
+                           detail::winograd_gradient_scatter(tiling, z, channels, c0, c1, 0, count, stride,
+                                                             static_cast<T*>(nullptr), grad_input.data());
+                         });
   return grad_input;
 }
 
