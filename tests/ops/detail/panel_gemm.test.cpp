@@ -49,3 +49,17 @@ TEST_CASE("panel_gemm: a column's result does not depend on the other columns", 
   CHECK(nst::detail::round_up(33, 32) == 64);
   CHECK(nst::detail::round_up(64, 32) == 64);
 }
+
+TEST_CASE("panel_gemm: columns of wider matrices, rows a stride apart", "[ops][gemm]") {
+  // gram_backward's use: a range of pixel columns of F [C, pixels] into the same columns of dF.
+  constexpr index_t panel = nst::detail::panel_columns<float>;
+  const index_t rows = 13, k = 13, width = 5 * panel + 7, first = panel + 3, n = 3 * panel;
+  const matrix<float> lhs = matrix<float>::Random(rows, k), v = matrix<float>::Random(k, width);
+  matrix<float> m = matrix<float>::Constant(rows, width, 42.0f);
+  nst::detail::panel_gemm<false>(lhs.data(), rows, k, v.data() + first, width, n, m.data() + first, width);
+  const matrix<float> want = lhs * v.middleCols(first, n);
+  CHECK((m.middleCols(first, n) - want).cwiseAbs().maxCoeff() / want.cwiseAbs().maxCoeff() < 1e-5);
+  // Nothing outside those columns is written.
+  CHECK((m.leftCols(first).array() == 42.0f).all());
+  CHECK((m.rightCols(width - first - n).array() == 42.0f).all());
+}

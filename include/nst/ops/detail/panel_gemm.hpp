@@ -73,13 +73,21 @@ inline void panel_rows_all(const T* lhs, index_t ld, index_t rows, index_t k, co
   for (; r < rows; ++r) panel_block<LhsTransposed, 1>(lhs, ld, r, k, v, v_stride, m, m_stride);
 }
 
-// m = L · v (see the overview), n a whole number of panels: n % panel_columns<T> == 0 (callers
-// pad their matrices' rows to that length).
+// m = L · v (see the overview) for the first n columns of v and m, whose rows are v_stride and
+// m_stride values apart; n a whole number of panels: n % panel_columns<T> == 0.
 template <bool LhsTransposed, class T>
-void panel_gemm(const T* lhs, index_t rows, index_t k, const T* v, index_t n, T* m) {
+void panel_gemm(const T* lhs, index_t rows, index_t k, const T* v, index_t v_stride, index_t n, T* m,
+                index_t m_stride) {
   constexpr index_t columns = panel_gemm_traits<T>::panel_columns;
   const index_t ld = LhsTransposed ? rows : k;
-  for (index_t j = 0; j < n; j += columns) panel_rows_all<LhsTransposed>(lhs, ld, rows, k, v + j, n, m + j, n);
+  for (index_t j = 0; j < n; j += columns)
+    panel_rows_all<LhsTransposed>(lhs, ld, rows, k, v + j, v_stride, m + j, m_stride);
+}
+
+// The same with rows n values long (callers pad their matrices' rows to whole panels).
+template <bool LhsTransposed, class T>
+void panel_gemm(const T* lhs, index_t rows, index_t k, const T* v, index_t n, T* m) {
+  panel_gemm<LhsTransposed>(lhs, rows, k, v, n, n, m, n);
 }
 
 }  // namespace detail
