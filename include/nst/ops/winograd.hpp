@@ -291,6 +291,44 @@ inline void store_positions(const T (&in)[Alpha][Alpha][Lanes], int used, index_
   }
 }
 
+// Position ξ's rows x stride matrix in a block's scratch starts at ξ * position_stride(rows,
+// stride): four cache lines past the end of the matrix before it. Without them rows x stride
+// (channels times a multiple of 32 tiles) is a multiple of 4 KB for every VGG layer, and the
+// (M+2)^2 values a transform writes or reads for one tile group all map to the same L1 cache
+// set. Measured on one core (64 channels, 512 px, F(6x6)): the dy transform 670 -> 540 ns per
+// channel and tile group, the input transform 1030 -> 930, the output transform 710 -> 670.
+template <class T>
+constexpr index_t position_stride(index_t rows, index_t stride) {
+  return rows * stride + 256 / static_cast<index_t>(sizeof(T));
+}
+
+// g[i][j][l] = kernels[9 l + 3 i + j] for the Lanes 3x3 kernels in a row from `kernels`, as one
+// transpose of Lanes rows of a register's width (Eigen's ptranspose: a few dozen shuffles instead
+// of 144 single loads), where a register holds a lane per kernel and 9 values or more (AVX-512
+// floats), every lane is used and the last row's register ends inside the weights (`end`).
+// Returns false, leaving g alone, where it does not apply.
+#if defined(__GNUC__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wignored-attributes"  // PacketBlock<__m512, 16>: as in Eigen's own code
+#endif
+template <class T, int Lanes>
+bool load_kernels(const T* kernels, int used, const T* end, T (&g)[3][3][Lanes]) {
+  using packet = typename panel_gemm_traits<T>::packet;
+  constexpr int width = panel_gemm_traits<T>::width;
+  if constexpr (width == Lanes && width >= 9) {
+    if (used < Lanes || kernels + 9 * (Lanes - 1) + width > end) return false;
+    Eigen::internal::PacketBlock<packet, width> rows;
+    for (int l = 0; l < Lanes; ++l) rows.packet[l] = Eigen::internal::ploadu<packet>(kernels + 9 * l);
+    Eigen::internal::ptranspose(rows);
+    for (int k = 0; k < 9; ++k) Eigen::internal::pstoreu(g[k / 3][k % 3], rows.packet[k]);
+    return true;
+  }
+  return false;
+}
+#if defined(__GNUC__)
+#pragma GCC diagnostic pop
+#endif
+
 // shape_error 192 unless weight is a non-empty 3x3 kernel [O,C,3,3].
 template <class T>
 void check_winograd_kernel(const tensor<T>& weight, const char* function) {
@@ -360,9 +398,10 @@ class winograd_weights {
               // `used` 3x3 kernels in a row
               const T* kernels = weight.data() + ((first_out + o) * kernel_in + first_in + c0) * 9;
               T g[3][3][lanes], u[alpha][alpha][lanes];
-              for (int l = 0; l < lanes; ++l)
-                for (int i = 0; i < 3; ++i)
-                  for (int j = 0; j < 3; ++j) g[i][j][l] = l < used ? kernels[l * 9 + i * 3 + j] : T(0);
+              if (!detail::load_kernels(kernels, used, weight.data() + weight.size(), g))
+                for (int l = 0; l < lanes; ++l)
+                  for (int i = 0; i < 3; ++i)
+                    for (int j = 0; j < 3; ++j) g[i][j][l] = l < used ? kernels[l * 9 + i * 3 + j] : T(0);
               detail::sandwich<false, transform::G>(g, u);
               detail::store_positions(u, used, out_ * in_, data_.data() + o * in_ + c0);  // U_ξ[o][c0..]
             }
@@ -521,17 +560,6 @@ inline void add_row_run(const T (&in)[Cols][Lanes], T* row) {
     NST_WINOGRAD_UNROLL
     for (int j = 0; j < M; ++j) row[M * l + j] += in[j][l];
   }
-}
-
-// Position ξ's rows x stride matrix in a block's scratch starts at ξ * position_stride(rows,
-// stride): four cache lines past the end of the matrix before it. Without them rows x stride
-// (channels times a multiple of 32 tiles) is a multiple of 4 KB for every VGG layer, and the
-// (M+2)^2 values a transform writes or reads for one tile group all map to the same L1 cache
-// set. Measured on one core (64 channels, 512 px, F(6x6)): the dy transform 670 -> 540 ns per
-// channel and tile group, the input transform 1030 -> 930, the output transform 710 -> 670.
-template <class T>
-constexpr index_t position_stride(index_t rows, index_t stride) {
-  return rows * stride + 256 / static_cast<index_t>(sizeof(T));
 }
 
 // Columns count..stride-1 of rows [first_row, last_row) of each position's rows x stride matrix in
