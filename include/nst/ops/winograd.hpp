@@ -340,8 +340,8 @@ void check_winograd_kernel(const tensor<T>& weight, const char* function) {
 
 // The kernel of a 3x3 convolution transformed for F(M x M, 3x3): for each of the (M+2)^2
 // positions ξ, the O x C matrix U_ξ[o][c] = (G g_oc Gᵀ)[ξ]. Built once ((M+2)^2/9 times the
-// kernel's memory: 4x for F(4x4), 7.1x for F(6x6)), used by every forward call and, transposed, by every input-gradient
-// call.
+// kernel's memory: 4x for F(4x4), 7.1x for F(6x6)), used by every forward call and, transposed,
+// by every input-gradient call.
 template <class T, int M = 4>
 class winograd_weights {
   static_assert(M == 2 || M == 4 || M == 6,
