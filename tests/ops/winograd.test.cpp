@@ -195,10 +195,14 @@ void check_transient_chunks(const nst::shape& input, index_t outs, int seed) {
   const index_t channels = input[1];
   const nst::detail::winograd_tiling<M> tiling(input[0], input[2], input[3]);
   INFO("input " << input << ", " << outs << " outputs, F(" << M << "x" << M << ")");
-  // One block, and more than one chunk each way.
+  // One block (one band), and more than one chunk each way.
   REQUIRE(tiling.count() <= nst::detail::winograd_block_tiles(positions, channels, outs));
-  REQUIRE(outs > nst::detail::transient_chunk(positions, channels));
-  REQUIRE(channels > nst::detail::transient_chunk(positions, outs));
+  REQUIRE(nst::detail::transient_chunk(positions, tiling.count(),
+                                       nst::detail::winograd_block_tiles(positions, channels, outs), outs,
+                                       channels) > 0);
+  REQUIRE(nst::detail::transient_chunk(positions, tiling.count(),
+                                       nst::detail::winograd_band_tiles(positions, channels, outs), channels,
+                                       outs) > 0);
   const auto x = nst_test::random_tensor<float>(input, seed);
   const auto weight = nst_test::random_tensor<float>({outs, channels, 3, 3}, seed + 1, -0.1f, 0.1f);
   const auto bias = nst_test::random_tensor<float>({outs}, seed + 2);
@@ -249,12 +253,15 @@ TEST_CASE("winograd: bad shapes are reported with the shapes involved", "[ops][w
                   nst::value_error);
   CHECK_THROWS_WITH(nst::winograd_conv3x3_backward_input(nst::tensor<float>({1, 3, 8, 8}), u),
                     Catch::Contains("[1,3,8,8]") && Catch::Contains("[4,3,3,3]"));
-  CHECK_THROWS_AS(nst::winograd_conv3x3_backward_input(nst::tensor<float>({1, 4, 8, 8}), u, nst::relu_mask(nst::tensor<float>({1, 4, 8, 9}))),
+  CHECK_THROWS_AS(nst::winograd_conv3x3_backward_input(nst::tensor<float>({1, 4, 8, 8}), u,
+                                                       nst::relu_mask(nst::tensor<float>({1, 4, 8, 9}))),
                   nst::shape_error);
-  CHECK_THROWS_AS((nst::winograd_conv3x3_transient<float, 4>(nst::tensor<float>({1, 3, 8, 8}), nst::tensor<float>({4, 3, 3}))),
-                  nst::shape_error);
+  CHECK_THROWS_AS(
+      (nst::winograd_conv3x3_transient<float, 4>(nst::tensor<float>({1, 3, 8, 8}), nst::tensor<float>({4, 3, 3}))),
+      nst::shape_error);
   CHECK_THROWS_WITH((nst::winograd_conv3x3_transient<float, 4>(nst::tensor<float>({1, 2, 8, 8}), weight)),
                     Catch::Contains("[1,2,8,8]") && Catch::Contains("[4,3,3,3]"));
-  CHECK_THROWS_WITH((nst::winograd_conv3x3_backward_input_transient<float, 4>(nst::tensor<float>({1, 3, 8, 8}), weight)),
-                    Catch::Contains("[1,3,8,8]") && Catch::Contains("[4,3,3,3]"));
+  CHECK_THROWS_WITH(
+      (nst::winograd_conv3x3_backward_input_transient<float, 4>(nst::tensor<float>({1, 3, 8, 8}), weight)),
+      Catch::Contains("[1,3,8,8]") && Catch::Contains("[4,3,3,3]"));
 }

@@ -575,7 +575,8 @@ void zero_panel_padding(T* s, index_t first_row, index_t last_row, index_t rows,
 }
 
 // Tiles per block: the block's transformed input and output hold about 512K values, 2 MB of
-// float (positions x (C + O) x tiles: one core's L2 cache here), and at least a panel's 32 tiles,
+// float (positions x (C + O) x tiles; this machine's L2 is 1 MB a core, but half-size blocks
+// measured no faster for the transforms), and at least a panel's 32 tiles,
 // or C·O / (2 (C + O)) when more, so that the products read each U_ξ (C·O values) for at least a
 // quarter as many values of v and m (the 512-channel layers, whose U_ξ is 1 MB, get 128 tiles).
 // Measured at 512 px (nst_bench, 2 threads): against 2M values and 128 tiles, 2-4% less time per
@@ -584,6 +585,11 @@ inline index_t winograd_block_tiles(index_t positions, index_t in_channels, inde
   constexpr index_t block_values = index_t(1) << 19;
   const index_t min_tiles = std::max<index_t>(32, in_channels * out_channels / (2 * (in_channels + out_channels)));
   return std::max(min_tiles, block_values / (positions * (in_channels + out_channels)));
+}
+
+// Tiles per band of the input gradient (winograd_conv3x3_backward_input): about twice a block.
+inline index_t winograd_band_tiles(index_t positions, index_t in_channels, index_t out_channels) {
+  return 2 * winograd_block_tiles(positions, in_channels, out_channels);
 }
 
 // v[ξ*P + c*stride + t] = (Bᵀ d B)[ξ] (P = position_stride(C, stride)) for the (M+2)^2 input
@@ -816,11 +822,14 @@ void check_winograd_backward(const tensor<T>& grad_output, index_t outs, index_t
             grad_output.shape());
 }
 
-// Rows of U_ξ (output channels for the forward pass, input channels for the input gradient) per
-// chunk of a transient kernel transform: about 1M values (4 MB of float) of U, whole lane groups
-// of 16, at least 16.
-inline index_t transient_chunk(index_t positions, index_t other_channels) {
-  return std::max<index_t>(16, (index_t(1) << 20) / (positions * other_channels) / 16 * 16);
+// Rows of U_ξ per chunk of a transient kernel transform of `rows` x `other_channels` (rows: output
+// channels for the forward pass, input channels for the input gradient): about 1M values (4 MB of
+// float) of U, whole lane groups of 16, at least 16. 0 (transform the whole kernel) unless the
+// image's `tiles` are one block (one band: at most `max_tiles`) and `rows` make more than one chunk.
+inline index_t transient_chunk(index_t positions, index_t tiles, index_t max_tiles, index_t rows,
+                               index_t other_channels) {
+  const index_t chunk = std::max<index_t>(16, (index_t(1) << 20) / (positions * other_channels) / 16 * 16);
+  return tiles <= max_tiles && rows > chunk ? chunk : 0;
 }
 
 // Calls body(first, last) for the chunks [k*chunk, min((k+1)*chunk, count)) of [0, count), whole
@@ -922,8 +931,8 @@ tensor<T> winograd_conv3x3_backward_input(const tensor<T>& grad_output, const wi
   // Bands of whole tile rows (of all items in turn), about twice the forward's block each, an
   // even number of them; sizes from the shapes only, never from the thread count.
   const index_t rows = tiling.batch * tiling.tiles_y;
-  const index_t band_target = 2 * detail::winograd_block_tiles(positions, channels, outs);
-  index_t bands = std::min(rows, detail::ceil_div(tiling.count(), band_target));
+  index_t bands =
+      std::min(rows, detail::ceil_div(tiling.count(), detail::winograd_band_tiles(positions, channels, outs)));
   if (bands > 1) bands = std::min(rows, bands + bands % 2);
   const index_t band_rows = detail::ceil_div(rows, bands);
   bands = detail::ceil_div(rows, band_rows);
@@ -1017,9 +1026,10 @@ tensor<T> winograd_conv3x3_transient(const tensor<T>& input, const tensor<T>& we
   const index_t outs = weight.dim(0), channels = weight.dim(1);
   detail::check_winograd_forward(input, outs, channels, bias);
   const detail::winograd_tiling<M> tiling(input.dim(0), input.dim(2), input.dim(3));
-  const index_t count = tiling.count(), chunk = detail::transient_chunk(positions, channels);
-  if (count > detail::winograd_block_tiles(positions, channels, outs) || outs <= chunk)
-    return winograd_conv3x3(input, winograd_weights<T, M>(weight), bias, relu);
+  const index_t count = tiling.count();
+  const index_t chunk = detail::transient_chunk(
+      positions, count, detail::winograd_block_tiles(positions, channels, outs), outs, channels);
+  if (chunk == 0) return winograd_conv3x3(input, winograd_weights<T, M>(weight), bias, relu);
   // One block (as winograd_conv3x3 cuts it): its input transform, then the chunks of output
   // channels, each through its own part of U.
   const index_t block = detail::round_up(count, detail::panel_columns<T>);
@@ -1052,9 +1062,10 @@ tensor<T> winograd_conv3x3_backward_input_transient(const tensor<T>& grad_output
   const index_t outs = weight.dim(0), channels = weight.dim(1);
   detail::check_winograd_backward(grad_output, outs, channels, mask);
   const detail::winograd_tiling<M> tiling(grad_output.dim(0), grad_output.dim(2), grad_output.dim(3));
-  const index_t count = tiling.count(), chunk = detail::transient_chunk(positions, outs);
-  if (count > 2 * detail::winograd_block_tiles(positions, channels, outs) || channels <= chunk)
-    return winograd_conv3x3_backward_input(grad_output, winograd_weights<T, M>(weight), mask);
+  const index_t count = tiling.count();
+  const index_t chunk =
+      detail::transient_chunk(positions, count, detail::winograd_band_tiles(positions, channels, outs), channels, outs);
+  if (chunk == 0) return winograd_conv3x3_backward_input(grad_output, winograd_weights<T, M>(weight), mask);
   // One band (as winograd_conv3x3_backward_input cuts it): dy's transform, then the chunks of
   // input channels, each through its own columns of U.
   const index_t stride = detail::round_up(count, detail::panel_columns<T>);
