@@ -276,7 +276,10 @@ run_case() {
       echo "ok: exit 0" ;;
     interrupted_run_writes_its_result)
       # SIGTERM: a shell script's background jobs ignore SIGINT, and nst leaves an ignored signal
-      # ignored; Ctrl-C in a terminal takes the same path.
+      # ignored; Ctrl-C in a terminal takes the same path. stderr.txt is emptied first: the work
+      # directory is kept between runs, and the wait below must not find the last run's progress
+      # lines (it did once, and signalled nst before it was under way).
+      : > stderr.txt
       "$nst" stylize --content content.tga --style style.tga --output keep.png --weights "$narrow" --image-size 32 \
         --iterations 1000000 --print-every 1 > stdout.txt 2> stderr.txt &
       local pid=$! waited=0 status
