@@ -166,6 +166,41 @@ TEST_CASE("stylize: coarse to fine runs every scale, smallest first, and counts 
   CHECK(stopped.shape() == nst::shape{1, 3, 27, 40});
 }
 
+TEST_CASE("stylize: coarse to fine from the content starts each scale at the content plus the upsampled change",
+          "[style][control]") {
+  const auto net = narrow_vgg();
+  auto o = small_options();
+  o.image_size = 24;
+  o.scales = 2;
+  o.min_size = 16;
+  // The coarse scale changes nothing: the fine one starts at the content itself, with all its
+  // detail (a start upsampled from 16 px would have lost it).
+  o.scale_iterations = {0, 0};
+  const auto unchanged = nst::stylize(net, content, {dark}, o);
+  CHECK(nst_test::max_relative_error(unchanged, content, 1e-12) < 1e-9);
+
+  // Ten iterations at 16 px: content + upsample(coarse result - content at 16 px), clamped to
+  // [0, 1] as every result is.
+  o.scale_iterations = {10, 0};
+  const auto started = nst::stylize(net, content, {dark}, o);
+  auto coarse_options = small_options();
+  coarse_options.image_size = 16;
+  coarse_options.iterations = 10;
+  nst::tensor<double> change = nst::stylize(net, content, {dark}, coarse_options);
+  const auto coarse_content = nst::resize_to_longer_side(content, 16);
+  for (nst::index_t i = 0; i < change.size(); ++i) change[i] -= coarse_content[i];
+  REQUIRE(change.shape() == nst::shape{1, 3, 11, 16});
+  const auto upsampled = nst::resize(change, 16, 24);
+  double largest_change = 0;
+  nst::tensor<double> expected = content;
+  for (nst::index_t i = 0; i < expected.size(); ++i) {
+    expected[i] = std::min(1.0, std::max(0.0, content[i] + upsampled[i]));
+    largest_change = std::max(largest_change, std::abs(upsampled[i]));
+  }
+  CHECK(largest_change > 1e-3);  // the coarse scale did change the image
+  CHECK(nst_test::max_relative_error(started, expected, 1e-12) < 1e-9);
+}
+
 TEST_CASE("stylize: Adam's iterate average is the result when asked for", "[style][control]") {
   const auto net = narrow_vgg();
   auto o = small_options();
