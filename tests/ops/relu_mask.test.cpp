@@ -1,7 +1,9 @@
 #include <nst/ops/activation.hpp>
 #include <nst/ops/relu_mask.hpp>
 
+#include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <limits>
 
 #include "../support/support.hpp"
@@ -36,4 +38,32 @@ TEST_CASE("relu_mask: bits(first) gives the 64 bits from any element on, 0 past 
   const auto dy = nst_test::random_tensor<float>(y.shape(), 53);
   const auto dx = nst::relu_backward(dy, mask);
   for (nst::index_t i = 0; i < y.size(); ++i) CHECK(dx[i] == (y[i] > 0.0f ? dy[i] : 0.0f));
+}
+
+TEMPLATE_TEST_CASE("gate_values: each value where its bit is set, +0 elsewhere, whatever the value", "[ops][relu_mask]",
+                   float, double) {
+  const TestType nan = std::numeric_limits<TestType>::quiet_NaN(), inf = std::numeric_limits<TestType>::infinity();
+  TestType from[64];
+  for (int j = 0; j < 64; ++j) from[j] = static_cast<TestType>(j % 7) - TestType(3.5);
+  from[1] = nan;           // gated out below
+  from[2] = -inf;          // gated out
+  from[3] = nan;           // passes
+  from[4] = -TestType(0);  // passes, sign kept
+  const std::uint64_t gate = 0x9c3a5f00f1e2d3b8ull | (std::uint64_t(1) << 3) | (std::uint64_t(1) << 4);
+  for (nst::index_t count : {64, 37, 1}) {
+    TestType to[64];
+    for (TestType& v : to) v = TestType(42);
+    nst::gate_values(gate, from, count, to);
+    for (nst::index_t j = 0; j < 64; ++j) {
+      INFO("count " << count << ", value " << j);
+      if (j >= count) {
+        CHECK(to[j] == TestType(42));  // past count: untouched
+      } else if ((gate >> j) & 1u) {
+        CHECK(std::memcmp(&to[j], &from[j], sizeof(TestType)) == 0);  // the same bits, NaN included
+      } else {
+        CHECK(to[j] == TestType(0));
+        CHECK_FALSE(std::signbit(to[j]));
+      }
+    }
+  }
 }

@@ -721,7 +721,7 @@ void winograd_gradient_transform(const winograd_tiling<M>& tiling, const tensor<
             T passed[M * lanes] = {};
             for (index_t x0 = 0; x0 < run && i < at.rows[0]; x0 += 64) {
               const std::uint64_t gate = gated ? mask.bits(origin + i * width + x0) : ~std::uint64_t(0);
-              for (index_t x = x0; x < std::min(x0 + 64, run); ++x) passed[x] = (gate >> (x - x0)) & 1u ? row[x] : T(0);
+              gate_values(gate, row + x0, std::min<index_t>(64, run - x0), passed + x0);
             }
             load_row_run<M>(passed, dy[i]);
           }
