@@ -46,6 +46,10 @@ inline void panel_block(const T* lhs, index_t ld, index_t r0, index_t k, const T
   for (int i = 0; i < Rows; ++i)
     for (int j = 0; j < packets; ++j) acc[i][j] = Eigen::internal::pset1<packet>(T(0));
   for (index_t c = 0; c < k; ++c) {
+    // Lᵀ is read down a column, a cache line every ld values, which the hardware prefetchers do
+    // not follow when U comes from memory (a 512x512 kernel's whole U is 38 MB): ask 16 rows
+    // ahead. 512-channel input gradients at 256 px with the U kept, 2 threads: 11.5 -> 8.7 ms.
+    if (LhsTransposed) Eigen::internal::prefetch(lhs + (c + 16) * ld + r0);
     packet b[packets];
     for (int j = 0; j < packets; ++j) b[j] = Eigen::internal::ploadu<packet>(v + c * v_stride + j * width);
     for (int i = 0; i < Rows; ++i) {
