@@ -823,12 +823,15 @@ void check_winograd_backward(const tensor<T>& grad_output, index_t outs, index_t
 }
 
 // Rows of U_ξ per chunk of a transient kernel transform of `rows` x `other_channels` (rows: output
-// channels for the forward pass, input channels for the input gradient): about 1M values (4 MB of
-// float) of U, whole lane groups of 16, at least 16. 0 (transform the whole kernel) unless the
+// channels for the forward pass, input channels for the input gradient): at most 600K values (2.4
+// MB of float) of U, whole lane groups of 16, at least 16. 0 (transform the whole kernel) unless the
 // image's `tiles` are one block (one band: at most `max_tiles`) and `rows` make more than one chunk.
+// For 512 channels and F(4x4) that is 32 rows, 16 chunks, which two threads share evenly. With
+// chunks of 1M values (48 rows: 11 chunks, 6 against 5) a 256 px iteration on 2 threads took
+// 1-3% longer (5 pairs of runs, alternating: 297-306 against 295-301 ms); one thread: no change.
 inline index_t transient_chunk(index_t positions, index_t tiles, index_t max_tiles, index_t rows,
                                index_t other_channels) {
-  const index_t chunk = std::max<index_t>(16, (index_t(1) << 20) / (positions * other_channels) / 16 * 16);
+  const index_t chunk = std::max<index_t>(16, index_t(600000) / (positions * other_channels) / 16 * 16);
   return tiles <= max_tiles && rows > chunk ? chunk : 0;
 }
 
@@ -1016,7 +1019,7 @@ tensor<T> winograd_conv3x3_backward_input(const tensor<T>& grad_output, const wi
 // the U of a 512x512 kernel is 38 MB (F(4x4)), written out to memory and read back by the
 // products. When the image is one block of tiles (one band for the input gradient: the small
 // images of the 512-channel layers), U is instead transformed a chunk of rows at a time
-// (detail::transient_chunk, about 4 MB), a chunk per thread, each used by its products and
+// (detail::transient_chunk, at most 2.4 MB), a chunk per thread, each used by its products and
 // transformed back while it is in the cache. shape_error 192-196 as the functions they stand for.
 template <class T, int M>
 tensor<T> winograd_conv3x3_transient(const tensor<T>& input, const tensor<T>& weight, const tensor<T>& bias = {},
