@@ -490,12 +490,10 @@ template <class T>
 tensor<T> next_scale_start(const tensor<T>& coarse_result, const tensor<T>& content, init_method init,
                            index_t coarse_size, index_t size) {
   if (init != init_method::content) return coarse_result;  // stylize_single_scale resizes it
-  const tensor<T> coarse_content = resize_to_longer_side(content, coarse_size);
-  tensor<T> start = resize_to_longer_side(content, size);
   tensor<T> change = coarse_result;
-  for (index_t i = 0; i < change.size(); ++i) change[i] -= coarse_content[i];
-  const tensor<T> upsampled_change = resize(change, start.dim(2), start.dim(3));
-  for (index_t i = 0; i < start.size(); ++i) start[i] += upsampled_change[i];
+  change.vector() -= resize_to_longer_side(content, coarse_size).vector();
+  tensor<T> start = resize_to_longer_side(content, size);
+  start.vector() += resize(change, start.dim(2), start.dim(3)).vector();
   return start;
 }
 
