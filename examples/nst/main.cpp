@@ -101,11 +101,12 @@ std::vector<option> stylize_options_table(stylize_command& c) {
        [&](auto v) { o.learning_rate = parse_number("--learning-rate", v, 1e-12, 1e6); }},
       {"--lbfgs-history", "N", "L-BFGS history size (100)",
        [&](auto v) { o.lbfgs_history = static_cast<int>(parse_integer("--lbfgs-history", v, 1, 1000)); }},
-      {"--line-search", "none|strong-wolfe", "L-BFGS line search (none, as neural-style)",
+      {"--line-search", "none|strong-wolfe|backtracking", "L-BFGS line search (none, as neural-style)",
        [&](auto v) {
-         o.lbfgs_line_search = choice("--line-search", v, {"none", "strong-wolfe"}) == "none"
-                                   ? nst::line_search::none
-                                   : nst::line_search::strong_wolfe;
+         const auto name = choice("--line-search", v, {"none", "strong-wolfe", "backtracking"});
+         o.lbfgs_line_search = name == "none"           ? nst::line_search::none
+                               : name == "strong-wolfe" ? nst::line_search::strong_wolfe
+                                                        : nst::line_search::backtracking;
        }},
       {"--tolerance", "F", "stop when the relative loss change is below F (0 = off)",
        [&](auto v) { o.relative_tolerance = parse_number("--tolerance", v, 0, 1); }},

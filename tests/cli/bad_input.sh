@@ -43,7 +43,7 @@ cases=(missing_content missing_style missing_weights unreadable_content director
   unknown_layer loss_overflows_during_run output_bad_extension output_in_missing_directory
   image_size_negative image_size_zero image_size_huge image_size_out_of_memory iterations_negative iterations_huge
   content_weight_negative style_weight_huge tv_weight_nan learning_rate_zero style_scale_huge
-  unknown_option missing_value inspect_random_bytes convert_nan_weights valid_run_replaces_output
+  unknown_option unknown_line_search missing_value inspect_random_bytes convert_nan_weights valid_run_replaces_output
   zero_iterations_and_weights_are_valid interrupted_run_writes_its_result)
 
 # ---- inputs ----------------------------------------------------------------------------------
@@ -255,6 +255,9 @@ run_case() {
     learning_rate_zero) expect 2 'option --learning-rate: 0 is outside' no -- stylize --learning-rate 0 ;;
     style_scale_huge) expect 2 'option --style-scale: 1e9 is outside' no -- stylize --style-scale 1e9 ;;
     unknown_option) expect 2 "unknown option '--iteration'" no -- stylize --iteration 5 ;;
+    unknown_line_search)
+      expect 2 "option --line-search: 'wolfe' is not one of none\\|strong-wolfe\\|backtracking" no -- \
+        stylize --line-search wolfe ;;
     missing_value) expect 2 'option --iterations needs a value' no -- stylize --iterations ;;
     inspect_random_bytes)
       tail -c 4096 "$fixtures/weights/vgg_tiny.expected.f64" > noise.pth

@@ -1,6 +1,7 @@
 #include <nst/optim/lbfgs.hpp>
 #include <nst/optim/minimize.hpp>
 
+#include <cstring>
 #include <set>
 
 #include "../support/support.hpp"
@@ -252,6 +253,31 @@ TEST_CASE("lbfgs: works in float", "[optim][lbfgs]") {
   CHECK(x[0] == Approx(1.0f).margin(1e-3f));
 }
 
+TEST_CASE("lbfgs: a long float run gives the same bits on one and two threads, and follows double", "[optim][lbfgs]") {
+  // 300000 values: the two-loop recursion runs in parallel parts (the tests above use a few values,
+  // one part). The parts are fixed by the size, so the thread count must not change a single bit.
+  const auto bowl = quadratic::with_condition(300000, 100);
+  auto run = [&](auto scalar, int threads) {
+    using T = decltype(scalar);
+    const int saved = nst::num_threads();
+    nst::set_num_threads(threads);
+    nst::tensor<T> x({300000});
+    nst::stop_criteria stop;
+    stop.max_iterations = 30;
+    nst::minimize(bowl, x, make_lbfgs(nst::line_search::none, 10), stop);
+    nst::set_num_threads(saved);
+    return x;
+  };
+  const auto one = run(float{}, 1), two = run(float{}, 2);
+  const auto reference = run(double{}, 2);
+  CHECK(std::memcmp(one.data(), two.data(), sizeof(float) * 300000) == 0);
+  double largest_difference = 0;
+  for (nst::index_t i = 0; i < 300000; ++i)
+    largest_difference = std::max(largest_difference, std::abs(static_cast<double>(two[i]) - reference[i]));
+  CHECK(largest_difference < 2e-3);  // x is within [-1, 1]; 30 float iterations drift by 3.5e-4
+  CHECK(largest_difference > 0);     // float did round: the comparison means something
+}
+
 TEST_CASE("lbfgs: bad hyper-parameters and mismatched states are refused", "[optim][lbfgs]") {
   auto x = rosenbrock_start<double>(2);
   const nst::stop_criteria stop;
@@ -270,4 +296,67 @@ TEST_CASE("lbfgs: bad hyper-parameters and mismatched states are refused", "[opt
   CHECK_THROWS_WITH(nst::minimize(rosenbrock{}, x, nst::lbfgs{}, state, few), Catch::Contains("value_error.226"));
   CHECK_THROWS_WITH(nst::minimize(rosenbrock{}, other, make_lbfgs(nst::line_search::none, 1), state, few),
                     Catch::Contains("value_error.226"));
+}
+
+TEST_CASE("lbfgs: backtracking shrinks an overshooting step to the parabola's minimum", "[optim][lbfgs]") {
+  // f = x^2 from x = 1 with lr 4: the first trial t = min(1, 1/|g|_1) 4 = 2 lands on x = -3,
+  // f = 9 > f0 = 1; the parabola through f0, the slope g·d = -4 and f(2) has its minimum at
+  // t = 4 * 4 / (2 (9 - 1 + 8)) = 0.5, which is x = 0 exactly. The fixed step stays at x = -3.
+  const quadratic parabola{{2}, {0}};
+  for (auto search : {nst::line_search::backtracking, nst::line_search::none}) {
+    nst::tensor<double> x({1});
+    x[0] = 1;
+    auto objective = record(parabola);
+    nst::stop_criteria stop;
+    stop.max_iterations = 1;
+    const auto result = nst::minimize(objective, x, make_lbfgs(search, 10, 4), stop);
+    if (search == nst::line_search::backtracking) {
+      CHECK(objective.losses == std::vector<double>{1, 9, 0});
+      CHECK(x[0] == 0);
+      CHECK(result.evaluations == 3);
+    } else {
+      CHECK(x[0] == -3);
+      CHECK(result.loss == 9);
+    }
+  }
+}
+
+TEST_CASE("lbfgs: backtracking costs one evaluation where the step is good, and never raises the loss",
+          "[optim][lbfgs]") {
+  SECTION("a well-conditioned quadratic: the same iterates as the fixed step") {
+    const auto bowl = quadratic::with_condition(10, 10);
+    std::vector<std::vector<double>> losses;
+    for (auto search : {nst::line_search::backtracking, nst::line_search::none}) {
+      nst::tensor<double> x({10});
+      auto objective = record(bowl);
+      nst::stop_criteria stop;
+      stop.max_iterations = 15;
+      const auto result = nst::minimize(objective, x, make_lbfgs(search), stop);
+      CHECK(result.evaluations == result.iterations + 1);
+      losses.push_back(objective.losses);
+    }
+    CHECK(losses[0] == losses[1]);
+    CHECK(losses[0].back() < 1e-10 * losses[0].front());
+  }
+  SECTION("Rosenbrock with lr 2: the fixed step throws the loss up, backtracking only goes down") {
+    for (auto search : {nst::line_search::backtracking, nst::line_search::none}) {
+      auto x = rosenbrock_start<double>(6);
+      double previous = 0;
+      bool monotone = true;
+      int iterations = 0;
+      const auto result = nst::minimize(rosenbrock{}, x, make_lbfgs(search, 10, 2), nst::stop_criteria{},
+                                        [&](const nst::iteration_report& r) {
+                                          if (iterations++ > 0) monotone = monotone && r.loss <= previous;
+                                          previous = r.loss;
+                                          return iterations < 300;
+                                        });
+      INFO("backtracking = " << (search == nst::line_search::backtracking));
+      if (search == nst::line_search::backtracking) {
+        CHECK(monotone);
+        CHECK(result.loss < 1e-6);  // from 72.6
+      } else {
+        CHECK(!monotone);
+      }
+    }
+  }
 }

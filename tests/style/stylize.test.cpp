@@ -81,27 +81,30 @@ const nst::tensor<double> style = nst_test::random_tensor<double>({1, 3, 16, 16}
 
 TEST_CASE("stylize: L-BFGS with line search lowers the loss at every iteration", "[style][stylize]") {
   const auto net = tiny_vgg();
-  auto o = small_options();
-  o.lbfgs_line_search = nst::line_search::strong_wolfe;
-  o.init = nst::init_method::content;
-  std::vector<double> losses;
-  std::vector<nst::loss_breakdown> parts;
-  auto result = nst::stylize(net, content, {style}, o, [&](const nst::stylize_progress<double>& p) {
-    losses.push_back(p.loss);
-    parts.push_back(p.parts);
-    CHECK(p.iterations == 8);
-    CHECK(p.seconds >= 0);
-  });
-  REQUIRE(losses.size() == 8);
-  for (std::size_t i = 1; i < losses.size(); ++i) CHECK(losses[i] <= losses[i - 1]);
-  CHECK(losses.back() < 0.5 * losses.front());
-  for (const auto& p : parts) {
-    CHECK(p.count("content") == 1);
-    CHECK(p.count("style") == 1);
-    CHECK(p.count("tv") == 1);
+  for (auto search : {nst::line_search::strong_wolfe, nst::line_search::backtracking}) {
+    INFO("strong_wolfe = " << (search == nst::line_search::strong_wolfe));
+    auto o = small_options();
+    o.lbfgs_line_search = search;
+    o.init = nst::init_method::content;
+    std::vector<double> losses;
+    std::vector<nst::loss_breakdown> parts;
+    auto result = nst::stylize(net, content, {style}, o, [&](const nst::stylize_progress<double>& p) {
+      losses.push_back(p.loss);
+      parts.push_back(p.parts);
+      CHECK(p.iterations == 8);
+      CHECK(p.seconds >= 0);
+    });
+    REQUIRE(losses.size() == 8);
+    for (std::size_t i = 1; i < losses.size(); ++i) CHECK(losses[i] <= losses[i - 1]);
+    CHECK(losses.back() < 0.5 * losses.front());
+    for (const auto& p : parts) {
+      CHECK(p.count("content") == 1);
+      CHECK(p.count("style") == 1);
+      CHECK(p.count("tv") == 1);
+    }
+    CHECK(result.shape() == content.shape());
+    for (double v : result) CHECK((v >= 0.0 && v <= 1.0));
   }
-  CHECK(result.shape() == content.shape());
-  for (double v : result) CHECK((v >= 0.0 && v <= 1.0));
 }
 
 TEST_CASE("stylize: no iterations from the content gives the content back", "[style][stylize]") {

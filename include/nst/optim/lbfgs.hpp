@@ -12,6 +12,8 @@
 //                              t = min(1, 1 / |g|_1) learning_rate); neural-style's default
 //   line_search::strong_wolfe  torch's strong-Wolfe search from that same t
 //                              (see detail/strong_wolfe.hpp)
+//   line_search::backtracking  that same t, shrunk until the loss decreases enough (see
+//                              detail/backtracking.hpp): one evaluation where t is good
 // An iteration ends early, as in torch, when the slope g·d > -tolerance_change (x is not
 // moved); after a move the run stops when max|g| <= tolerance_grad, max|t d| <= tolerance_change
 // or |f_k - f_{k-1}| < tolerance_change. Negative tolerances switch these tests off.
@@ -33,14 +35,17 @@
 #include <vector>
 
 #include "../core/tensor.hpp"
+#include "../ops/detail/partition.hpp"
+#include "detail/backtracking.hpp"
 #include "detail/strong_wolfe.hpp"
 #include "policy.hpp"
 
 namespace nst {
 
 // How L-BFGS picks the step length along its direction: a fixed learning_rate (none, as
-// neural-style) or torch's strong-Wolfe line search.
-enum class line_search { none, strong_wolfe };
+// neural-style), torch's strong-Wolfe line search, or the fixed step shrunk while it does not
+// decrease the loss enough (backtracking).
+enum class line_search { none, strong_wolfe, backtracking };
 
 // Buffers L-BFGS reuses from one iteration to the next; not part of what a checkpoint saves.
 template <class T>
@@ -71,7 +76,7 @@ struct lbfgs_state {
 struct lbfgs {
   int history = 100;                       // pairs (s, y) remembered (torch: history_size)
   double learning_rate = 1;                // the step length t (torch: lr)
-  line_search search = line_search::none;  // none or strong_wolfe (torch: line_search_fn)
+  line_search search = line_search::none;  // none, strong_wolfe (torch: line_search_fn) or backtracking
   double tolerance_grad = 1e-7;            // stop when max|g| <= this (negative: off)
   double tolerance_change = 1e-9;          // stop on a smaller step, loss change or slope (negative: off)
 
@@ -108,6 +113,7 @@ struct lbfgs {
     work.candidate_step.resize(x.shape());
     work.candidate_gradient_change.resize(x.shape());
     if (search == line_search::strong_wolfe) work.line_search.reserve(x.shape());
+    if (search == line_search::backtracking) work.line_search.trial.resize(x.shape());
 
     if (gradient_small(at_x.gradient)) return {false, "gradient_tolerance"};
     return {};
@@ -140,6 +146,8 @@ struct lbfgs {
 
     if (search == line_search::strong_wolfe)
       t = detail::strong_wolfe(evaluate, x, state.direction, t, at_x, slope, state.workspace.line_search).step;
+    if (search == line_search::backtracking)
+      t = detail::backtracking(evaluate, x, state.direction, t, at_x, slope, state.workspace.line_search.trial).step;
     x.vector() += static_cast<T>(t) * d;
     if (search == line_search::none) at_x.loss = evaluate(x, at_x.gradient);
     state.step_length = t;
@@ -188,21 +196,39 @@ struct lbfgs {
   // d = -H g by the two-loop recursion over the remembered pairs:
   //   q = -g;  for i newest..oldest: alpha_i = rho_i s_i·q,  q -= alpha_i y_i
   //   d = gamma q;  for i oldest..newest: beta_i = rho_i y_i·d,  d += (alpha_i - beta_i) s_i
+  // Each update and the dot product the next step needs are one parallel pass over d
+  // (update_and_dot): with history 100 at 512 px the pairs are 470 MB, read from memory twice.
   template <class T>
   void two_loop_direction(lbfgs_state<T>& state, const tensor<T>& gradient) const {
-    auto d = state.direction.vector();
+    tensor<T>& d = state.direction;
     auto& alphas = state.workspace.alphas;
     const std::size_t pairs = state.steps.size();
-    d = -gradient.vector();
+    const auto& s = state.steps;
+    const auto& y = state.gradient_changes;
+    d.vector() = -gradient.vector();
+    double dot = pairs > 0 ? update_and_dot<T>(d, 0, nullptr, &s[pairs - 1]) : 0;
     for (std::size_t i = pairs; i-- > 0;) {
-      alphas[i] = static_cast<double>(state.steps[i].vector().dot(d)) * state.inverse_curvatures[i];
-      d -= static_cast<T>(alphas[i]) * state.gradient_changes[i].vector();
+      alphas[i] = dot * state.inverse_curvatures[i];
+      dot = update_and_dot<T>(d, -alphas[i], &y[i], i > 0 ? &s[i - 1] : nullptr);
     }
-    d *= static_cast<T>(state.hessian_scale);
+    d.vector() *= static_cast<T>(state.hessian_scale);
+    dot = pairs > 0 ? update_and_dot<T>(d, 0, nullptr, &y[0]) : 0;
     for (std::size_t i = 0; i < pairs; ++i) {
-      const double beta = static_cast<double>(state.gradient_changes[i].vector().dot(d)) * state.inverse_curvatures[i];
-      d += static_cast<T>(alphas[i] - beta) * state.steps[i].vector();
+      const double beta = dot * state.inverse_curvatures[i];
+      dot = update_and_dot<T>(d, alphas[i] - beta, &s[i], i + 1 < pairs ? &y[i + 1] : nullptr);
     }
+  }
+
+  // v += coefficient * add (none when add is null), then returns next·v (0 when next is null), in
+  // parts of v that threads share; the parts' dot products are added in double in a fixed order,
+  // so the result does not depend on the thread count.
+  template <class T>
+  static double update_and_dot(tensor<T>& v, double coefficient, const tensor<T>* add, const tensor<T>* next) {
+    return detail::parallel_sum(v.size(), [&](index_t first, index_t last) {
+      auto part = v.vector().segment(first, last - first);
+      if (add != nullptr) part += static_cast<T>(coefficient) * add->vector().segment(first, last - first);
+      return next != nullptr ? static_cast<double>(next->vector().segment(first, last - first).dot(part)) : 0.0;
+    });
   }
 };
 
