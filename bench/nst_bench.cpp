@@ -9,6 +9,10 @@
 //   style.iteration     what stylize's objective does once: VGG19 up to relu5_1 on the tape,
 //                       content loss at relu4_2, style loss at relu1_1..relu5_1, TV loss,
 //                       backward to the image (neural-style's weights 5, 100, 1e-3)
+//   lbfgs.10_iterations L-BFGS's own work in ten iterations (history 100, full) on a [1,3,S,S]
+//                       image: the two-loop recursions and the bookkeeping, with an objective
+//                       that costs next to nothing (f = 1/2 sum a_i x_i^2; one minimize() call,
+//                       eleven evaluations, as one step() of torch.optim.LBFGS with max_iter 10)
 // The weights are random (Kaiming-uniform, so activations neither explode nor become denormal)
 // with the full VGG19 shapes; values do not change the time.
 //
@@ -30,7 +34,7 @@
 // ratios new/im2col (one JSON line each, impl "nst-ab").
 //
 //   nst_bench [--sizes 256,512] [--threads 1,2] [--large] [--reps 3] [--budget 3]
-//             [--cases layers,network,iteration] [--filter TEXT] [--algorithm auto] [--ab]
+//             [--cases layers,network,iteration,optimizer] [--filter TEXT] [--algorithm auto] [--ab]
 //             [--keep-winograd|--transient-winograd] [--system-malloc]
 #if defined(__linux__)
 #endif
@@ -41,6 +45,7 @@
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
+#include <cmath>
 #include <cstdlib>
 #include <ctime>
 #include <fstream>
@@ -49,6 +54,7 @@
 #include <limits>
 #include <memory>
 #include <sstream>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -185,7 +191,40 @@ result time_runs(Run&& run, const options& o) {
 }
 
 // The case's inputs, built once; calling the returned function runs the case once.
+// lbfgs.10_iterations: a minimize() call of ten iterations resuming a state whose history is full, on a quadratic
+// with curvatures a_i from 1e-6 to 1 (so ill-conditioned that it is far from converged after
+// the 101 iterations that fill the history, and every pair keeps a positive curvature).
+std::function<void()> lbfgs_iterations_case(int size) {
+  struct optimizer_state {
+    tensor<float> curvature, x;
+    nst::lbfgs policy;
+    nst::policy_state<nst::lbfgs, float> state;
+  };
+  auto s = std::make_shared<optimizer_state>();
+  s->curvature = random_tensor({1, 3, size, size}, 1.0, 7);
+  for (float& a : s->curvature) a = std::pow(10.0f, -6 * std::abs(a));
+  s->x = random_tensor({1, 3, size, size}, 1.0, 8);
+  s->policy.tolerance_grad = -1;
+  s->policy.tolerance_change = -1;
+  auto bowl = [s](const tensor<float>& x, tensor<float>& gradient) {
+    gradient.vector() = s->curvature.vector().cwiseProduct(x.vector());
+    return 0.5 * static_cast<double>(x.vector().dot(gradient.vector()));
+  };
+  nst::stop_criteria fill;
+  fill.max_iterations = s->policy.history + 1;
+  nst::minimize(bowl, s->x, s->policy, s->state, fill);
+  if (s->state.steps.size() != static_cast<std::size_t>(s->policy.history))
+    throw std::runtime_error("lbfgs.10_iterations: the history did not fill");
+  return [s, bowl] {
+    nst::stop_criteria ten;
+    ten.max_iterations = 10;
+    auto objective = bowl;
+    nst::minimize(objective, s->x, s->policy, s->state, ten);
+  };
+}
+
 std::function<void()> prepare_case(const bench_case& c, nst::conv_algorithm algorithm, bool keep_winograd_weights) {
+  if (c.name == "lbfgs.10_iterations") return lbfgs_iterations_case(c.size);
   if (c.conv >= 0) {
     // One convolution as vgg19 runs it (conv3x3_same, kernel transformed before timing).
     const auto [out, in] = conv_channels(c.conv);
@@ -351,6 +390,7 @@ std::vector<bench_case> plan(const options& o) {
             cases.push_back({nst::vgg19_conv_names()[static_cast<std::size_t>(conv)] + what, conv, size, threads});
       if (wanted("network")) cases.push_back({"vgg19.fwd_bwd", -1, size, threads});
       if (wanted("iteration")) cases.push_back({"style.iteration", -1, size, threads});
+      if (wanted("optimizer")) cases.push_back({"lbfgs.10_iterations", -1, size, threads});
     }
   if (!o.filter.empty())
     cases.erase(std::remove_if(cases.begin(), cases.end(),
@@ -374,7 +414,7 @@ std::vector<T> parse_list(const std::string& text) {
 
 [[noreturn]] void usage(int status) {
   std::cerr << "usage: nst_bench [--sizes 256,512] [--threads 1,2] [--large] [--reps 3] [--budget 3]\n"
-               "                 [--cases layers,network,iteration] [--filter TEXT]\n"
+               "                 [--cases layers,network,iteration,optimizer] [--filter TEXT]\n"
                "                 [--algorithm auto|im2col|winograd] [--keep-winograd|--transient-winograd] [--ab]\n"
                "                 [--system-malloc]\n"
                "  --keep-winograd / --transient-winograd: the network cases keep the Winograd weights from\n"

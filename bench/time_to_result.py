@@ -40,9 +40,9 @@ import torch_reference as reference  # noqa: E402  (the loss definitions and ima
 WEIGHTS = dict(content=5.0, style=100.0, tv=1e-3)
 CONTENT_LAYERS = ["relu3_2"]
 STYLE_LAYERS = ["relu1_1", "relu2_1", "relu3_1"]
-# What nst runs unless --strategy says otherwise. Others tried at 256 px (bench/README.md): coarse
-# to fine ends in a different minimum above the target; strong-Wolfe line search and other
-# history sizes need more time.
+# What nst runs unless --strategy says otherwise. Others tried (bench/README.md): coarse to fine
+# ends in a different minimum above the target; strong-Wolfe line search and other history sizes
+# need more time; backtracking line search settles higher.
 DEFAULT_STRATEGIES = [("same L-BFGS", "")]
 
 

@@ -10,7 +10,7 @@ Run it with Debian's /usr/bin/python3 (python3-torch 1.13). bench/run.sh adds wh
 fastest here: tcmalloc preloaded, OpenBLAS hints unset.
 
 Usage: torch_reference.py [--sizes 256,512] [--threads 1,2] [--large] [--reps 3] [--budget 3]
-                          [--cases layers,network,iteration] [--filter TEXT]
+                          [--cases layers,network,iteration,optimizer] [--filter TEXT]
 """
 import argparse
 import json
@@ -156,6 +156,25 @@ def peak_rss_mb():
     return 0.0
 
 
+def lbfgs_iterations_case(size, args):
+    """L-BFGS's own work in ten iterations (history 100, full): nst_bench's lbfgs.10_iterations."""
+    curvature = 10 ** (-6 * uniform((1, 3, size, size), 1.0, 7).abs())
+    x = uniform((1, 3, size, size), 1.0, 8).requires_grad_()
+
+    def closure():
+        with torch.no_grad():
+            x.grad = curvature * x
+            return 0.5 * (x * x.grad).sum()
+    fill = torch.optim.LBFGS([x], lr=1, max_iter=101, max_eval=1000, tolerance_grad=-1, tolerance_change=-1,
+                             history_size=100)
+    fill.step(closure)
+    optimizer = torch.optim.LBFGS([x], lr=1, max_iter=10, tolerance_grad=-1, tolerance_change=-1, history_size=100)
+    optimizer.state[x] = fill.state[x]
+    if len(optimizer.state[x]["old_dirs"]) != 100:
+        raise RuntimeError("lbfgs.10_iterations: the history did not fill")
+    return time_runs(lambda: optimizer.step(closure), args)
+
+
 def run_case(case, args):
     torch.set_num_threads(case["threads"])
     name = case["case"]
@@ -163,6 +182,8 @@ def run_case(case, args):
         seconds, runs = layer_case(case["conv"], case["size"], name.endswith("input_grad"), args)
     elif name == "vgg19.fwd_bwd":
         seconds, runs = network_case(case["size"], args)
+    elif name == "lbfgs.10_iterations":
+        seconds, runs = lbfgs_iterations_case(case["size"], args)
     else:
         seconds, runs = iteration_case(case["size"], args)
     return dict(seconds=seconds, runs=runs, peak_rss_mb=peak_rss_mb())
@@ -202,6 +223,8 @@ def plan(args):
                 cases.append(dict(case="vgg19.fwd_bwd", size=size, threads=threads))
             if "iteration" in args.cases:
                 cases.append(dict(case="style.iteration", size=size, threads=threads))
+            if "optimizer" in args.cases:
+                cases.append(dict(case="lbfgs.10_iterations", size=size, threads=threads))
     return [c for c in cases if args.filter in c["case"]]
 
 
