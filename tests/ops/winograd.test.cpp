@@ -221,6 +221,24 @@ void check_transient_chunks(const nst::shape& input, index_t outs, int seed) {
   nst::set_num_threads(threads);
 }
 
+TEST_CASE("winograd: input-gradient bands waste few product columns and share evenly", "[ops][winograd]") {
+  using nst::detail::winograd_band_rows;
+  // conv1_2 at 256 px, F(6x6): 43 rows of 43 tiles, target 128 tiles. The target's 3 rows (129
+  // tiles) would compute 160 columns, 15 bands that two threads split 7 and 8; 2 rows compute 96
+  // for 86 tiles, 22 bands.
+  CHECK(winograd_band_rows(43, 43, 128, 32) == 2);
+  // conv2_2 at 256 px: 22 rows of 22 tiles, target 64. 3 rows are 66 tiles in 96 columns; 4 rows
+  // fill the same columns with 88.
+  CHECK(winograd_band_rows(22, 22, 64, 32) == 4);
+  // conv3_1 at 256 px, F(4x4): 4 rows of 16 tiles fill 64 columns exactly; taller bands would
+  // need more scratch than the target's.
+  CHECK(winograd_band_rows(16, 16, 84, 32) == 4);
+  // An image within the target is one band; a row longer than the target is a band alone.
+  CHECK(winograd_band_rows(8, 8, 256, 32) == 8);
+  CHECK(winograd_band_rows(10, 1000, 128, 32) == 1);
+  CHECK(winograd_band_rows(1, 5, 128, 32) == 1);
+}
+
 TEST_CASE("winograd: transient kernels in chunks give the bits of the whole transformed kernel", "[ops][winograd]") {
   check_transient_chunks<4>({2, 200, 13, 20}, 400, 30);
   check_transient_chunks<6>({1, 200, 20, 17}, 400, 40);

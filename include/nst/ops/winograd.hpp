@@ -37,6 +37,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <limits>
 #include <vector>
 
 #include "../core/error.hpp"
@@ -562,15 +563,22 @@ inline void add_row_run(const T (&in)[Cols][Lanes], T* row) {
   }
 }
 
-// Columns count..stride-1 of rows [first_row, last_row) of each position's rows x stride matrix in
-// s: zeros, so that the products' last panel computes on finite values (its results there are
-// never read).
+// The columns the products compute for `count` tiles: whole panels.
+template <class T>
+index_t product_columns(index_t count) {
+  return round_up(count, panel_columns<T>);
+}
+
+// Columns count..product_columns(count)-1 of rows [first_row, last_row) of each position's
+// rows x stride matrix in s: zeros, so that the products' last panel computes on finite values
+// (its results there are never read).
 template <int Positions, class T>
 void zero_panel_padding(T* s, index_t first_row, index_t last_row, index_t rows, index_t count, index_t stride) {
-  for (int xi = 0; xi < Positions && count < stride; ++xi)
+  const index_t columns = product_columns<T>(count);
+  for (int xi = 0; xi < Positions && count < columns; ++xi)
     for (index_t r = first_row; r < last_row; ++r) {
       T* row = s + xi * position_stride<T>(rows, stride) + r * stride;
-      std::fill(row + count, row + stride, T(0));
+      std::fill(row + count, row + columns, T(0));
     }
 }
 
@@ -590,6 +598,39 @@ inline index_t winograd_block_tiles(index_t positions, index_t in_channels, inde
 // Tiles per band of the input gradient (winograd_conv3x3_backward_input): about twice a block.
 inline index_t winograd_band_tiles(index_t positions, index_t in_channels, index_t out_channels) {
   return 2 * winograd_block_tiles(positions, in_channels, out_channels);
+}
+
+// Tile rows per band of the input gradient, for `rows` tile rows of `tiles_x` tiles. The
+// target alone would give an even number of bands of about `target_tiles` each; but a band's
+// products run over its tiles rounded up to whole panels (129 tiles: 160 columns) and the bands
+// go to the threads in contiguous groups, so among the heights that need no more columns (no
+// more scratch memory) than that one, this takes the one whose heavier half of the bands costs
+// least, a band costing its tiles (the transforms), its columns (the products) and one panel
+// (reading U once); one band counts half (its steps are split among the threads). Ties go to
+// the taller bands. From the shapes only, never the thread count. Measured (nst_bench --cases
+// layers, 256 px, 2 threads, the fastest of four runs alternating with the target's heights):
+// conv1_2's input gradient 17.4 -> 15.0 ms (2 rows of 43 tiles, not 3), conv2_2's 15.7 -> 13.3
+// (4 rows of 22, not 3).
+inline index_t winograd_band_rows(index_t rows, index_t tiles_x, index_t target_tiles, index_t panel) {
+  index_t target_bands = std::min(rows, ceil_div(rows * tiles_x, target_tiles));
+  if (target_bands > 1) target_bands = std::min(rows, target_bands + target_bands % 2);
+  const index_t most_columns = round_up(ceil_div(rows, target_bands) * tiles_x, panel);
+  const auto cost = [&](index_t band_rows) {
+    return band_rows * tiles_x + round_up(band_rows * tiles_x, panel) + panel;
+  };
+  index_t best_rows = 1, best_cost = std::numeric_limits<index_t>::max();
+  for (index_t band_rows = 1; band_rows <= rows && round_up(band_rows * tiles_x, panel) <= most_columns; ++band_rows) {
+    const index_t bands = ceil_div(rows, band_rows), last_rows = rows - (bands - 1) * band_rows;
+    const index_t first_half = bands / 2;  // for_each_group's first group, of whole bands
+    const index_t heavier = bands == 1 ? cost(rows) / 2
+                                       : std::max(first_half * cost(band_rows),
+                                                  (bands - first_half - 1) * cost(band_rows) + cost(last_rows));
+    if (heavier <= best_cost) {
+      best_rows = band_rows;
+      best_cost = heavier;
+    }
+  }
+  return best_rows;
 }
 
 // v[ξ*P + c*stride + t] = (Bᵀ d B)[ξ] (P = position_stride(C, stride)) for the (M+2)^2 input
@@ -634,17 +675,18 @@ void winograd_input_transform(const winograd_tiling<M>& tiling, const T* input, 
   zero_panel_padding<alpha * alpha>(v, first_channel, last_channel, channels, count, stride);
 }
 
-// The products of a block for positions ξ in [first_xi, last_xi), over `stride` columns (a
-// whole number of panel_gemm's panels): forward m_ξ (O x stride) = U_ξ (O x C) · v_ξ (C x stride);
-// Adjoint: the input gradient's z_ξ (C x stride) = U_ξᵀ (C x O) · w_ξ (O x stride).
+// The products of a block of `count` tiles for positions ξ in [first_xi, last_xi), over the
+// first product_columns(count) of its `stride` columns (a partial block computes only the panels
+// its tiles need): forward m_ξ = U_ξ (O x C) · v_ξ (C x columns); Adjoint: the input gradient's
+// z_ξ = U_ξᵀ (C x O) · w_ξ (O x columns).
 template <bool Adjoint, class T, int M>
-void winograd_products(const winograd_weights<T, M>& u, index_t first_xi, index_t last_xi, index_t stride,
-                       const T* from, T* to) {
+void winograd_products(const winograd_weights<T, M>& u, index_t first_xi, index_t last_xi, index_t count,
+                       index_t stride, const T* from, T* to) {
   const index_t outs = u.out_channels(), ins = u.in_channels();
   const index_t rows = Adjoint ? ins : outs, inner = Adjoint ? outs : ins;
   for (index_t xi = first_xi; xi < last_xi; ++xi)
     panel_gemm<Adjoint>(u.position(static_cast<int>(xi)), rows, inner, from + xi * position_stride<T>(inner, stride),
-                        stride, to + xi * position_stride<T>(rows, stride));
+                        stride, product_columns<T>(count), to + xi * position_stride<T>(rows, stride), stride);
 }
 
 // Y = Aᵀ M A (+ bias, ReLU when `relu`) for output channels [first_out, last_out) of the block of
@@ -891,7 +933,7 @@ tensor<T> winograd_conv3x3(const tensor<T>& input, const winograd_weights<T, M>&
       detail::winograd_input_transform(tiling, input.data(), channels, c0, c1, first, count, block, v);
     });
     steps(positions, 2 * channels * outs * block,
-          [&](index_t x0, index_t x1) { detail::winograd_products<false>(u, x0, x1, block, v, m); });
+          [&](index_t x0, index_t x1) { detail::winograd_products<false>(u, x0, x1, count, block, v, m); });
     steps(outs, count * 200, [&](index_t o0, index_t o1) {
       detail::winograd_output_transform(tiling, m, outs, o0, o1, first, count, block, bias, relu, output.data());
     });
@@ -931,14 +973,12 @@ tensor<T> winograd_conv3x3_backward_input(const tensor<T>& grad_output, const wi
   const index_t channels = u.in_channels(), outs = u.out_channels();
   const detail::winograd_tiling<M> tiling(grad_output.dim(0), grad_output.dim(2), grad_output.dim(3));
   const index_t height = tiling.height, width = tiling.width, tiles_x = tiling.tiles_x;
-  // Bands of whole tile rows (of all items in turn), about twice the forward's block each, an
-  // even number of them; sizes from the shapes only, never from the thread count.
+  // Bands of whole tile rows (of all items in turn), about twice the forward's block each
+  // (winograd_band_rows); sizes from the shapes only, never from the thread count.
   const index_t rows = tiling.batch * tiling.tiles_y;
-  index_t bands =
-      std::min(rows, detail::ceil_div(tiling.count(), detail::winograd_band_tiles(positions, channels, outs)));
-  if (bands > 1) bands = std::min(rows, bands + bands % 2);
-  const index_t band_rows = detail::ceil_div(rows, bands);
-  bands = detail::ceil_div(rows, band_rows);
+  const index_t band_rows = detail::winograd_band_rows(
+      rows, tiles_x, detail::winograd_band_tiles(positions, channels, outs), detail::panel_columns<T>);
+  const index_t bands = detail::ceil_div(rows, band_rows);
   const index_t band_tiles = band_rows * tiles_x;
   const index_t stride = detail::round_up(band_tiles, detail::panel_columns<T>);  // whole panels
   const index_t w_size = positions * detail::position_stride<T>(outs, stride),
@@ -973,7 +1013,7 @@ tensor<T> winograd_conv3x3_backward_input(const tensor<T>& grad_output, const wi
     });
     // z_ξ (C x stride) = U_ξᵀ (C x O) · w_ξ (O x stride).
     steps(positions, 2 * channels * outs * stride, [&](index_t first_xi, index_t last_xi) {
-      detail::winograd_products<true>(u, first_xi, last_xi, stride, w, z);
+      detail::winograd_products<true>(u, first_xi, last_xi, count, stride, w, z);
     });
     // dx += B z Bᵀ on each tile's input window (window rows 0 and 1 of the band's first tile row
     // into the halo when it has one).
