@@ -563,10 +563,11 @@ inline void add_row_run(const T (&in)[Cols][Lanes], T* row) {
   }
 }
 
-// The columns the products compute for `count` tiles: whole panels.
+// The columns the products compute for `count` tiles: whole packets (panel_gemm ends with a
+// panel of one packet when that is all that is left).
 template <class T>
 index_t product_columns(index_t count) {
-  return round_up(count, panel_columns<T>);
+  return round_up(count, panel_gemm_traits<T>::width);
 }
 
 // Columns count..product_columns(count)-1 of rows [first_row, last_row) of each position's
@@ -676,8 +677,8 @@ void winograd_input_transform(const winograd_tiling<M>& tiling, const T* input, 
 }
 
 // The products of a block of `count` tiles for positions ξ in [first_xi, last_xi), over the
-// first product_columns(count) of its `stride` columns (a partial block computes only the panels
-// its tiles need): forward m_ξ = U_ξ (O x C) · v_ξ (C x columns); Adjoint: the input gradient's
+// first product_columns(count) of its `stride` columns (a partial block computes only the
+// packets its tiles need): forward m_ξ = U_ξ (O x C) · v_ξ (C x columns); Adjoint: the input gradient's
 // z_ξ = U_ξᵀ (C x O) · w_ξ (O x columns).
 template <bool Adjoint, class T, int M>
 void winograd_products(const winograd_weights<T, M>& u, index_t first_xi, index_t last_xi, index_t count,
@@ -1091,7 +1092,7 @@ tensor<T> winograd_conv3x3_transient(const tensor<T>& input, const tensor<T>& we
     const winograd_weights<T, M> part(weight, o0, o1, 0, channels);
     for (int xi = 0; xi < positions; ++xi)
       detail::panel_gemm<false>(part.position(xi), o1 - o0, channels, v + xi * v_stride, block,
-                                m + xi * m_stride + o0 * block);
+                                detail::product_columns<T>(count), m + xi * m_stride + o0 * block, block);
     detail::winograd_output_transform(tiling, m, outs, o0, o1, 0, count, block, bias, relu, output.data());
   });
   return output;
@@ -1129,7 +1130,8 @@ tensor<T> winograd_conv3x3_backward_input_transient(const tensor<T>& grad_output
                            const winograd_weights<T, M> part(weight, 0, outs, c0, c1);
                            for (int xi = 0; xi < positions; ++xi)
                              detail::panel_gemm<true>(part.position(xi), c1 - c0, outs, w + xi * w_stride, stride,
-                                                      z + xi * z_stride + c0 * stride);
+                                                      detail::product_columns<T>(count), z + xi * z_stride + c0 * stride,
+                                                      stride);
                            detail::winograd_gradient_scatter(tiling, z, channels, c0, c1, 0, count, stride,
                                                              static_cast<T*>(nullptr), grad_input.data());
                          });

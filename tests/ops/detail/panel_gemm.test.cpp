@@ -16,12 +16,13 @@ using matrix = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>
 TEMPLATE_TEST_CASE("panel_gemm: equals the matrix product, L given or transposed, any row count", "[ops][gemm]", float,
                    double) {
   using T = TestType;
-  constexpr index_t panel = nst::detail::panel_columns<T>;
+  constexpr index_t panel = nst::detail::panel_columns<T>, packet = nst::detail::panel_gemm_traits<T>::width;
   const double tolerance = std::is_same<T, float>::value ? 1e-5 : 1e-13;
-  // Row counts below, at and past the register block of 8 rows; k from 1 up.
+  // Row counts below, at and past the register block of 8 rows; k from 1 up; whole panels, one
+  // packet alone (a panel of one packet) and panels then one packet.
   for (const index_t rows : {1, 7, 8, 9, 64})
     for (const index_t k : {1, 5, 64})
-      for (const index_t n : {panel, 3 * panel}) {
+      for (const index_t n : {panel, 3 * panel, packet, 2 * panel + packet}) {
         INFO(rows << " x " << k << " times " << k << " x " << n);
         const matrix<T> lhs = matrix<T>::Random(rows, k), v = matrix<T>::Random(k, n);
         const matrix<T> lhs_transposed = lhs.transpose();
@@ -62,4 +63,11 @@ TEST_CASE("panel_gemm: columns of wider matrices, rows a stride apart", "[ops][g
   // Nothing outside those columns is written.
   CHECK((m.leftCols(first).array() == 42.0f).all());
   CHECK((m.rightCols(width - first - n).array() == 42.0f).all());
+  // An odd number of packets ends with a panel of one packet, which writes no further either.
+  const index_t odd = 2 * panel + panel / 2;
+  matrix<float> m_odd = matrix<float>::Constant(rows, width, 42.0f);
+  nst::detail::panel_gemm<false>(lhs.data(), rows, k, v.data() + first, width, odd, m_odd.data() + first, width);
+  const matrix<float> want_odd = lhs * v.middleCols(first, odd);
+  CHECK((m_odd.middleCols(first, odd) - want_odd).cwiseAbs().maxCoeff() / want_odd.cwiseAbs().maxCoeff() < 1e-5);
+  CHECK((m_odd.rightCols(width - first - odd).array() == 42.0f).all());
 }

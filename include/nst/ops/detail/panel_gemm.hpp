@@ -34,14 +34,14 @@ struct panel_gemm_traits {
   static constexpr int panel_columns = panel_packets * width;
 };
 
-// m[r0 .. r0+Rows, columns 0 .. panel_columns) of one panel; `v` and `m` point at the panel's
+// m[r0 .. r0+Rows, columns 0 .. Packets packets) of one panel; `v` and `m` point at the panel's
 // first column. LhsTransposed: L is stored as Lᵀ (k x rows, row stride ld), else L (rows x k).
-template <bool LhsTransposed, int Rows, class T>
+template <bool LhsTransposed, int Rows, int Packets, class T>
 inline void panel_block(const T* lhs, index_t ld, index_t r0, index_t k, const T* v, index_t v_stride, T* m,
                         index_t m_stride) {
   using traits = panel_gemm_traits<T>;
   using packet = typename traits::packet;
-  constexpr int packets = traits::panel_packets, width = traits::width;
+  constexpr int packets = Packets, width = traits::width;
   packet acc[Rows][packets];
   for (int i = 0; i < Rows; ++i)
     for (int j = 0; j < packets; ++j) acc[i][j] = Eigen::internal::pset1<packet>(T(0));
@@ -67,25 +67,31 @@ constexpr index_t panel_columns = panel_gemm_traits<T>::panel_columns;
 // a rounded up to a multiple of `multiple`.
 inline index_t round_up(index_t a, index_t multiple) { return (a + multiple - 1) / multiple * multiple; }
 
-// One column panel, all rows: blocks of panel_rows, then the rows left over one at a time.
-template <bool LhsTransposed, class T>
+// One column panel of Packets packets, all rows: blocks of panel_rows, then the rows left over
+// one at a time.
+template <bool LhsTransposed, int Packets, class T>
 inline void panel_rows_all(const T* lhs, index_t ld, index_t rows, index_t k, const T* v, index_t v_stride, T* m,
                            index_t m_stride) {
   constexpr int block = panel_gemm_traits<T>::panel_rows;
   index_t r = 0;
-  for (; r + block <= rows; r += block) panel_block<LhsTransposed, block>(lhs, ld, r, k, v, v_stride, m, m_stride);
-  for (; r < rows; ++r) panel_block<LhsTransposed, 1>(lhs, ld, r, k, v, v_stride, m, m_stride);
+  for (; r + block <= rows; r += block)
+    panel_block<LhsTransposed, block, Packets>(lhs, ld, r, k, v, v_stride, m, m_stride);
+  for (; r < rows; ++r) panel_block<LhsTransposed, 1, Packets>(lhs, ld, r, k, v, v_stride, m, m_stride);
 }
 
 // m = L · v (see the overview) for the first n columns of v and m, whose rows are v_stride and
-// m_stride values apart; n a whole number of panels: n % panel_columns<T> == 0.
+// m_stride values apart; n a whole number of packets: whole panels, and when n % panel_columns
+// is one packet, a last panel of that one packet (16 tiles need not compute 32 columns).
 template <bool LhsTransposed, class T>
 void panel_gemm(const T* lhs, index_t rows, index_t k, const T* v, index_t v_stride, index_t n, T* m,
                 index_t m_stride) {
   constexpr index_t columns = panel_gemm_traits<T>::panel_columns;
   const index_t ld = LhsTransposed ? rows : k;
-  for (index_t j = 0; j < n; j += columns)
-    panel_rows_all<LhsTransposed>(lhs, ld, rows, k, v + j, v_stride, m + j, m_stride);
+  index_t j = 0;
+  for (; j + columns <= n; j += columns)
+    panel_rows_all<LhsTransposed, panel_gemm_traits<T>::panel_packets>(lhs, ld, rows, k, v + j, v_stride, m + j,
+                                                                       m_stride);
+  if (j < n) panel_rows_all<LhsTransposed, 1>(lhs, ld, rows, k, v + j, v_stride, m + j, m_stride);
 }
 
 // The same with rows n values long (callers pad their matrices' rows to whole panels).
