@@ -43,9 +43,9 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdint>
 #include <cstdio>
-#include <cmath>
 #include <cstdlib>
 #include <ctime>
 #include <fstream>
@@ -190,10 +190,10 @@ result time_runs(Run&& run, const options& o) {
   return r;
 }
 
-// The case's inputs, built once; calling the returned function runs the case once.
-// lbfgs.10_iterations: a minimize() call of ten iterations resuming a state whose history is full, on a quadratic
-// with curvatures a_i from 1e-6 to 1 (so ill-conditioned that it is far from converged after
-// the 101 iterations that fill the history, and every pair keeps a positive curvature).
+// lbfgs.10_iterations: a minimize() call of ten iterations resuming a state whose history is
+// full, on a quadratic with curvatures a_i from 1e-6 to 1 (so ill-conditioned that it is far from
+// converged after the 101 iterations that fill the history, and every pair keeps a positive
+// curvature).
 std::function<void()> lbfgs_iterations_case(int size) {
   struct optimizer_state {
     tensor<float> curvature, x;
@@ -223,6 +223,7 @@ std::function<void()> lbfgs_iterations_case(int size) {
   };
 }
 
+// The case's inputs, built once; calling the returned function runs the case once.
 std::function<void()> prepare_case(const bench_case& c, nst::conv_algorithm algorithm, bool keep_winograd_weights) {
   if (c.name == "lbfgs.10_iterations") return lbfgs_iterations_case(c.size);
   if (c.conv >= 0) {

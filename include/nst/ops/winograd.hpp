@@ -678,8 +678,8 @@ void winograd_input_transform(const winograd_tiling<M>& tiling, const T* input, 
 
 // The products of a block of `count` tiles for positions ξ in [first_xi, last_xi), over the
 // first product_columns(count) of its `stride` columns (a partial block computes only the
-// packets its tiles need): forward m_ξ = U_ξ (O x C) · v_ξ (C x columns); Adjoint: the input gradient's
-// z_ξ = U_ξᵀ (C x O) · w_ξ (O x columns).
+// packets its tiles need): forward m_ξ = U_ξ (O x C) · v_ξ (C x columns); Adjoint: the input
+// gradient's z_ξ = U_ξᵀ (C x O) · w_ξ (O x columns).
 template <bool Adjoint, class T, int M>
 void winograd_products(const winograd_weights<T, M>& u, index_t first_xi, index_t last_xi, index_t count,
                        index_t stride, const T* from, T* to) {
