@@ -264,30 +264,41 @@ inline void sandwich(const T (&in)[In][In][Lanes], T (&out)[Out][Out][Lanes]) {
 
 // The `Lanes` values of each of the (M+2)^2 positions of a transformed tile group, from or to the
 // streams s[ξ * stride + l] (l < used; lanes past `used` read as 0). With every lane used (the
-// common case) the copies have a fixed length and compile to whole-vector moves, not to a loop
-// of `used` iterations (which GCC turned into `rep movs`, a third of the transform's time).
+// common case) each copy is whole packets: written as a loop over the lanes, GCC compiled it to
+// `rep movs` (a third of the data transforms' time) or, in the kernel transform, to one scalar
+// load and insert per lane (half of that transform's time).
 template <int Lanes, int Alpha, class T>
 inline void load_positions(const T* s, index_t stride, int used, T (&out)[Alpha][Alpha][Lanes]) {
-  for (int xi = 0; xi < Alpha * Alpha; ++xi) {
-    const T* src = s + xi * stride;
-    T(&dst)[Lanes] = out[xi / Alpha][xi % Alpha];
-    if (used == Lanes) {
-      for (int l = 0; l < Lanes; ++l) dst[l] = src[l];
-    } else {
-      for (int l = 0; l < Lanes; ++l) dst[l] = l < used ? src[l] : T(0);
+  using packet = typename panel_gemm_traits<T>::packet;
+  constexpr int width = panel_gemm_traits<T>::width;
+  for (int i = 0; i < Alpha; ++i) {
+    NST_WINOGRAD_UNROLL
+    for (int j = 0; j < Alpha; ++j) {
+      const T* src = s + (i * Alpha + j) * stride;
+      if (used == Lanes) {
+        for (int p = 0; p < Lanes; p += width)
+          Eigen::internal::pstoreu(out[i][j] + p, Eigen::internal::ploadu<packet>(src + p));
+      } else {
+        for (int l = 0; l < Lanes; ++l) out[i][j][l] = l < used ? src[l] : T(0);
+      }
     }
   }
 }
 
 template <int Lanes, int Alpha, class T>
 inline void store_positions(const T (&in)[Alpha][Alpha][Lanes], int used, index_t stride, T* s) {
-  for (int xi = 0; xi < Alpha * Alpha; ++xi) {
-    T* dst = s + xi * stride;
-    const T(&src)[Lanes] = in[xi / Alpha][xi % Alpha];
-    if (used == Lanes) {
-      for (int l = 0; l < Lanes; ++l) dst[l] = src[l];
-    } else {
-      for (int l = 0; l < used; ++l) dst[l] = src[l];
+  using packet = typename panel_gemm_traits<T>::packet;
+  constexpr int width = panel_gemm_traits<T>::width;
+  for (int i = 0; i < Alpha; ++i) {
+    NST_WINOGRAD_UNROLL
+    for (int j = 0; j < Alpha; ++j) {
+      T* dst = s + (i * Alpha + j) * stride;
+      if (used == Lanes) {
+        for (int p = 0; p < Lanes; p += width)
+          Eigen::internal::pstoreu(dst + p, Eigen::internal::ploadu<packet>(in[i][j] + p));
+      } else {
+        for (int l = 0; l < used; ++l) dst[l] = in[i][j][l];
+      }
     }
   }
 }
