@@ -3,6 +3,7 @@
 
 #include <cstring>
 #include <set>
+#include <string>
 
 #include "../support/support.hpp"
 #include "problems.hpp"
@@ -296,6 +297,12 @@ TEST_CASE("lbfgs: bad hyper-parameters and mismatched states are refused", "[opt
   CHECK_THROWS_WITH(nst::minimize(rosenbrock{}, x, nst::lbfgs{}, state, few), Catch::Contains("value_error.226"));
   CHECK_THROWS_WITH(nst::minimize(rosenbrock{}, other, make_lbfgs(nst::line_search::none, 1), state, few),
                     Catch::Contains("value_error.226"));
+}
+
+TEST_CASE("lbfgs: each line search has its own name", "[optim][lbfgs]") {
+  CHECK(std::string(nst::to_string(nst::line_search::none)) == "none");
+  CHECK(std::string(nst::to_string(nst::line_search::strong_wolfe)) == "strong_wolfe");
+  CHECK(std::string(nst::to_string(nst::line_search::backtracking)) == "backtracking");
 }
 
 TEST_CASE("lbfgs: backtracking shrinks an overshooting step to the parabola's minimum", "[optim][lbfgs]") {

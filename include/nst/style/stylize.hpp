@@ -219,9 +219,7 @@ std::map<std::string, std::string> run_identity(const stylize_options& o) {
           {"optimizer", o.optimizer == optimizer_kind::adam ? "adam" : "lbfgs"},
           {"learning_rate", number(o.learning_rate)},
           {"lbfgs_history", std::to_string(o.lbfgs_history)},
-          {"line_search", o.lbfgs_line_search == line_search::none           ? "none"
-                          : o.lbfgs_line_search == line_search::strong_wolfe ? "strong_wolfe"
-                                                                             : "backtracking"},
+          {"line_search", to_string(o.lbfgs_line_search)},
           {"content_weight", number(o.content_weight)},
           {"style_weight", number(o.style_weight)},
           {"tv_weight", number(o.tv_weight)},
