@@ -297,7 +297,8 @@ inline void store_positions(const T (&in)[Alpha][Alpha][Lanes], int used, index_
         for (int p = 0; p < Lanes; p += width)
           Eigen::internal::pstoreu(dst + p, Eigen::internal::ploadu<packet>(in[i][j] + p));
       } else {
-        for (int l = 0; l < used; ++l) dst[l] = in[i][j][l];
+        for (int l = 0; l < Lanes; ++l)  // a fixed length: one masked store, not a call of memmove
+          if (l < used) dst[l] = in[i][j][l];
       }
     }
   }
