@@ -28,8 +28,8 @@ TEMPLATE_TEST_CASE("panel_gemm: equals the matrix product, L given or transposed
         const matrix<T> lhs_transposed = lhs.transpose();
         const matrix<T> want = lhs * v;
         matrix<T> m(rows, n), mt(rows, n);
-        nst::detail::panel_gemm<false>(lhs.data(), rows, k, v.data(), n, m.data());
-        nst::detail::panel_gemm<true>(lhs_transposed.data(), rows, k, v.data(), n, mt.data());
+        nst::detail::panel_gemm<false>(lhs.data(), rows, k, v.data(), n, n, m.data(), n);
+        nst::detail::panel_gemm<true>(lhs_transposed.data(), rows, k, v.data(), n, n, mt.data(), n);
         const double scale = want.cwiseAbs().maxCoeff();
         CHECK((m - want).cwiseAbs().maxCoeff() / scale < tolerance);
         CHECK((mt - want).cwiseAbs().maxCoeff() / scale < tolerance);
@@ -43,8 +43,8 @@ TEST_CASE("panel_gemm: a column's result does not depend on the other columns", 
   const matrix<float> lhs = matrix<float>::Random(rows, k), wide = matrix<float>::Random(k, 4 * panel);
   const matrix<float> narrow = wide.rightCols(panel);
   matrix<float> m_wide(rows, 4 * panel), m_narrow(rows, panel);
-  nst::detail::panel_gemm<false>(lhs.data(), rows, k, wide.data(), 4 * panel, m_wide.data());
-  nst::detail::panel_gemm<false>(lhs.data(), rows, k, narrow.data(), panel, m_narrow.data());
+  nst::detail::panel_gemm<false>(lhs.data(), rows, k, wide.data(), 4 * panel, 4 * panel, m_wide.data(), 4 * panel);
+  nst::detail::panel_gemm<false>(lhs.data(), rows, k, narrow.data(), panel, panel, m_narrow.data(), panel);
   const matrix<float> last = m_wide.rightCols(panel);
   CHECK(std::memcmp(last.data(), m_narrow.data(), sizeof(float) * rows * panel) == 0);
   CHECK(nst::detail::round_up(33, 32) == 64);

@@ -1,7 +1,8 @@
 // nst/ops/detail/panel_gemm.hpp — the matrix products of the Winograd convolutions.
 //
-//   m (rows x n) = L (rows x k) · v (k x n)      all row-major, v and m with row stride n,
-//                                                L with row stride k, or given as Lᵀ (k x rows)
+//   m (rows x n) = L (rows x k) · v (k x n)      all row-major, v and m with row strides of
+//                                                their own, L with row stride k, or given as
+//                                                Lᵀ (k x rows)
 //
 // The shapes are those of the (M+2)^2 products of a Winograd block: k and rows are channel counts
 // (up to 512), n is the block's tile count (a few hundred). The whole of v fits in the L2 cache,
@@ -92,12 +93,6 @@ void panel_gemm(const T* lhs, index_t rows, index_t k, const T* v, index_t v_str
     panel_rows_all<LhsTransposed, panel_gemm_traits<T>::panel_packets>(lhs, ld, rows, k, v + j, v_stride, m + j,
                                                                        m_stride);
   if (j < n) panel_rows_all<LhsTransposed, 1>(lhs, ld, rows, k, v + j, v_stride, m + j, m_stride);
-}
-
-// The same with rows n values long (callers pad their matrices' rows to whole panels).
-template <bool LhsTransposed, class T>
-void panel_gemm(const T* lhs, index_t rows, index_t k, const T* v, index_t n, T* m) {
-  panel_gemm<LhsTransposed>(lhs, rows, k, v, n, n, m, n);
 }
 
 }  // namespace detail
