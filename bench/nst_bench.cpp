@@ -23,10 +23,10 @@
 //
 // Output: one JSON line per case as it finishes, then a table.
 //
-// Freed memory stays with the process (glibc: no mmap for large blocks, no trimming), as a
-// caching allocator such as PyTorch's tcmalloc keeps it: without that, every 64 MB activation of
-// a 512 px image is a fresh mmap whose pages fault in again on every call (measured: half the
-// time of conv1_2 at 512 px on a VM). --system-malloc measures glibc's defaults instead.
+// Every case runs in a memory plan (nst/core/allocator.hpp), as stylize's evaluations do: from
+// the second call on its tensors take their places in one arena, as PyTorch's caching allocator
+// serves them; without that, every 64 MB activation of a 512 px image would be a fresh mmap whose
+// pages fault in again on every call (measured: half the time of conv1_2 at 512 px on a VM).
 //
 // --ab compares convolution algorithms where the machine is shared and wall times are unreliable:
 // each case's child builds it twice (im2col everywhere, and --algorithm, default auto) and runs
@@ -35,7 +35,7 @@
 //
 //   nst_bench [--sizes 256,512] [--threads 1,2] [--large] [--reps 3] [--budget 3]
 //             [--cases layers,network,iteration,optimizer] [--filter TEXT] [--algorithm auto] [--ab]
-//             [--keep-winograd|--transient-winograd] [--system-malloc]
+//             [--keep-winograd|--transient-winograd]
 #if defined(__linux__)
 #endif
 #include <sys/wait.h>
@@ -75,7 +75,6 @@ struct options {
   nst::conv_algorithm algorithm = nst::conv_algorithm::automatic;
   bool keep_winograd_weights = nst::vgg19_options{}.keep_winograd_weights;  // --keep-winograd / --transient-winograd
   bool ab = false;  // im2col against `algorithm` in one process (run_ab_case)
-  bool system_malloc = false;  // --system-malloc: glibc's defaults (see nst/core/allocator.hpp)
 };
 
 struct bench_case {
@@ -224,14 +223,14 @@ std::function<void()> lbfgs_iterations_case(int size) {
 }
 
 // The case's inputs, built once; calling the returned function runs the case once.
-std::function<void()> prepare_case(const bench_case& c, nst::conv_algorithm algorithm, bool keep_winograd_weights) {
+std::function<void()> case_run(const bench_case& c, nst::conv_algorithm algorithm, bool keep_winograd_weights) {
   if (c.name == "lbfgs.10_iterations") return lbfgs_iterations_case(c.size);
   if (c.conv >= 0) {
     // One convolution as vgg19 runs it (conv3x3_same, kernel transformed before timing).
     const auto [out, in] = conv_channels(c.conv);
     const index_t side = c.size >> (conv_block(c.conv) - 1);
     struct layer_state {
-      tensor<float> weight, bias, x, dy, result;
+      tensor<float> weight, bias, x, dy;
       nst::conv3x3_same<float> layer;
     };
     auto s = std::make_shared<layer_state>();
@@ -241,10 +240,10 @@ std::function<void()> prepare_case(const bench_case& c, nst::conv_algorithm algo
                                         nst::conv3x3_same<float>::transformed(s->weight, algorithm));
     if (c.name.find("input_grad") == std::string::npos) {
       s->x = random_tensor({1, in, side, side}, 1.0, 1);
-      return [s] { s->result = s->layer.forward(s->x, false); };
+      return [s] { s->layer.forward(s->x, false); };
     }
     s->dy = random_tensor({1, out, side, side}, 1.0, 2);
-    return [s] { s->result = s->layer.backward_input(s->dy); };
+    return [s] { s->layer.backward_input(s->dy); };
   }
   nst::vgg19_options options;
   options.convolution = algorithm;
@@ -263,6 +262,7 @@ std::function<void()> prepare_case(const bench_case& c, nst::conv_algorithm algo
       auto features = s->net.features(s->tp, x, {"relu5_1"});
       s->tp.backward(nst::ad::sum(features["relu5_1"]));
       s->gradient = x.grad();
+      s->tp.clear();
     };
   }
   // The objective of nst::stylize (style/stylize.hpp), with random content and style images.
@@ -283,13 +283,23 @@ std::function<void()> prepare_case(const bench_case& c, nst::conv_algorithm algo
   auto terms = std::make_shared<const decltype(content_term + style_term + nst::tv_loss<float>(1e-3f))>(
       std::move(content_term) + std::move(style_term) + nst::tv_loss<float>(1e-3f));
   return [s, terms] {
-    s->tp.clear();
     const nst::var<float> image = s->tp.variable(s->at);
     const nst::feature_vars<float> features = s->net.features(s->tp, image, terms->layers());
     s->parts.clear();
     const nst::var<float> total = terms->evaluate(nst::loss_inputs<float>{image, features}, &s->parts);
     s->tp.backward(total);
     s->gradient = image.grad();
+    s->tp.clear();
+  };
+}
+
+// case_run in a memory plan, as stylize runs its evaluations (nst/core/allocator.hpp): from the
+// second call on, the tensors a call allocates and frees take their places in the plan's arena.
+std::function<void()> prepare_case(const bench_case& c, nst::conv_algorithm algorithm, bool keep_winograd_weights) {
+  auto memory = std::make_shared<nst::memory_plan>();
+  return [memory, run = case_run(c, algorithm, keep_winograd_weights)] {
+    const nst::planned_memory scope(*memory);
+    run();
   };
 }
 
@@ -417,7 +427,6 @@ std::vector<T> parse_list(const std::string& text) {
   std::cerr << "usage: nst_bench [--sizes 256,512] [--threads 1,2] [--large] [--reps 3] [--budget 3]\n"
                "                 [--cases layers,network,iteration,optimizer] [--filter TEXT]\n"
                "                 [--algorithm auto|im2col|winograd] [--keep-winograd|--transient-winograd] [--ab]\n"
-               "                 [--system-malloc]\n"
                "  --keep-winograd / --transient-winograd: the network cases keep the Winograd weights from\n"
                "  first use on / transform them per call (vgg19_options::keep_winograd_weights; default per call);\n"
                "  --algorithm: how the 3x3 convolutions compute (default auto: Winograd from 16 channels);\n"
@@ -425,9 +434,7 @@ std::vector<T> parse_list(const std::string& text) {
                "  prints median wall and CPU times and their ratios (for loaded machines);\n"
                "  --large adds 1024 to the sizes; every case runs in its own process (peak RSS per case);\n"
                "  the time is the fastest of up to --reps runs after one warm-up, fewer once --budget\n"
-               "  seconds are spent; 'cpu ms' is the least process CPU time of those runs;\n"
-               "  --system-malloc: glibc's default allocator settings (large blocks mmapped and returned\n"
-               "  to the system on free, so their pages fault in again on every call).\n";
+               "  seconds are spent; 'cpu ms' is the least process CPU time of those runs.\n";
   std::exit(status);
 }
 
@@ -457,8 +464,6 @@ options parse_options(int argc, char** argv) {
       o.algorithm = nst::parse_conv_algorithm(value());
     } else if (arg == "--ab") {
       o.ab = true;
-    } else if (arg == "--system-malloc") {
-      o.system_malloc = true;
     } else if (arg == "--transient-winograd") {
       o.keep_winograd_weights = false;
     } else if (arg == "--keep-winograd") {
@@ -488,7 +493,6 @@ options parse_options(int argc, char** argv) {
 
 int main(int argc, char** argv) {
   const options o = parse_options(argc, argv);
-  if (!o.system_malloc) nst::keep_freed_memory();
   std::vector<std::pair<bench_case, result>> done;
   bool all_ok = true;
   for (const bench_case& c : plan(o)) {

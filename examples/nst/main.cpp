@@ -622,7 +622,6 @@ const char* main_usage =
 }  // namespace
 
 int main(int argc, char** argv) {
-  nst::keep_freed_memory();  // large tensors reused from one iteration to the next (core/allocator.hpp)
   const std::vector<std::string> args(argv, argv + argc);
   try {
     if (args.size() < 2) {

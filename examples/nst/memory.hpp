@@ -127,10 +127,10 @@ inline memory_estimate estimate_peak_memory(std::vector<std::string> probe_args,
                                             long long size, int probe_iterations, double extra_pairs,
                                             double pair_bytes_per_pixel) {
   memory_estimate e;
-  // Small, so that the probes are quick, and always the same two: with freed memory kept
-  // (keep_freed_memory) the peak at very small sizes follows the heap's allocation order more than
-  // the pixel count (shared weights, relu3_1: 96 and 192 px probes put 384 px at 428 MiB, measured
-  // 308; 128 and 256 px probes: 296).
+  // Small, so that the probes are quick, and always the same two: at very small sizes the peak
+  // follows the allocator's bookkeeping more than the pixel count (shared weights, relu3_1, with
+  // glibc keeping freed memory as the nst command did until session 10: 96 and 192 px probes put
+  // 384 px at 428 MiB, measured 308; 128 and 256 px probes: 296).
   e.probe_sizes[0] = 128;
   e.probe_sizes[1] = 256;
   double peaks[2];

@@ -22,3 +22,38 @@ TEST_CASE("ad::max_pool2d: compact winner offsets give the gradient of the full 
     CHECK(nst_test::max_relative_error(x.grad(), nst::max_pool2d_backward(dy, full.argmax, input.shape())) < 1e-12);
   }
 }
+
+TEST_CASE("ad ops in a memory plan: the same gradients, every tensor from the arena after the first evaluation",
+          "[autodiff][ops][allocator]") {
+  // A small network's loss (conv, ReLU, pooling, Gram matrix, MSE, total variation) evaluated as
+  // stylize evaluates it: each evaluation in a scope of one plan, the tape cleared at its end.
+  const auto input = nst_test::random_tensor<float>({1, 3, 24, 20}, 81);
+  const auto weight = nst_test::random_tensor<float>({8, 3, 3, 3}, 82);
+  const auto bias = nst_test::random_tensor<float>({8}, 83);
+  const auto target = nst_test::random_tensor<float>({1, 8, 8}, 84);
+  nst::tape<float> tp;
+  const auto evaluate = [&] {
+    const auto x = tp.variable(input);
+    const auto features = nst::ad::relu(nst::ad::conv2d(x, tp.reference(weight), tp.reference(bias), {1, 1}));
+    const auto pooled = nst::ad::max_pool2d(features, {2, 2, 0});
+    const auto loss = nst::ad::mse(nst::ad::gram(pooled), tp.constant(target)) + 0.1f * nst::ad::total_variation(x);
+    tp.backward(loss);
+    nst::tensor<float> gradient = x.grad();
+    tp.clear();
+    return gradient;
+  };
+  const nst::tensor<float> unplanned = evaluate();
+  nst::memory_plan plan;
+  for (int evaluation = 1; evaluation <= 3; ++evaluation) {
+    nst::tensor<float> gradient;
+    {
+      const nst::planned_memory scope(plan);
+      gradient = evaluate();
+    }
+    INFO("evaluation " << evaluation);
+    CHECK(nst_test::max_relative_error(gradient, unplanned) == 0.0);
+    if (evaluation > 1) CHECK(plan.last_scope_misses() == 0);
+  }
+  CHECK(plan.planned_tensors() >= 10);
+  CHECK(plan.planned_tensors() + 1 == plan.last_scope_tensors());  // all but the returned gradient
+}

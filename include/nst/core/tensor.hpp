@@ -29,6 +29,7 @@
 #include <utility>
 #include <vector>
 
+#include "allocator.hpp"
 #include "error.hpp"
 
 namespace nst {
@@ -96,28 +97,6 @@ class shape {
  private:
   std::array<index_t, max_rank> dims_{};
   int rank_ = 0;
-};
-
-// Eigen's aligned allocator, except that elements a vector creates without a value (resize(n),
-// vector(n)) are left uninitialised instead of zeroed: storage a kernel overwrites anyway is not
-// written twice (zeroing is a serial pass over memory, most of a large tensor's set-up).
-template <class T>
-struct uninitialized_allocator : Eigen::aligned_allocator<T> {
-  template <class U>
-  struct rebind {
-    using other = uninitialized_allocator<U>;
-  };
-  uninitialized_allocator() = default;
-  template <class U>
-  uninitialized_allocator(const uninitialized_allocator<U>&) noexcept {}
-  template <class U>
-  void construct(U* p) noexcept {
-    ::new (static_cast<void*>(p)) U;  // default-initialised: no value for arithmetic types
-  }
-  template <class U, class... Args>
-  void construct(U* p, Args&&... args) {
-    ::new (static_cast<void*>(p)) U(std::forward<Args>(args)...);
-  }
 };
 
 // Tag for tensors whose elements are written before they are read (tensor(shape, uninitialized)).

@@ -255,10 +255,11 @@ tensor<T> minimise_image(const vgg19<T>& net, const Terms& terms, const stylize_
   const std::vector<std::string> layers = terms.layers();
   const int iteration_offset = run.iteration;
   tape<T> tp;
+  memory_plan memory;  // each evaluation allocates the same tensors: from the second on, in the plan's arena
   loss_breakdown parts;
   int evaluations = evaluation_offset;
   auto objective = [&](const tensor<T>& at, tensor<T>& gradient) -> T {
-    tp.clear();
+    const planned_memory scope(memory);
     const var<T> image = tp.variable(at);
     const feature_vars<T> features = net.features(tp, image, layers);
     parts.clear();
@@ -271,6 +272,7 @@ tensor<T> minimise_image(const vgg19<T>& net, const Terms& terms, const stylize_
               " (check the weights file and the loss weights)");
     tp.backward(total);
     gradient = image.grad();
+    tp.clear();  // the evaluation's tensors end inside the scope, so the plan has them all
     return loss;
   };
   auto report = [&](const iteration_report& r) {
