@@ -18,7 +18,7 @@
 //
 // Every case runs in its own child process (fork), so its peak resident memory (VmHWM from
 // /proc/self/status, read by the child at the end) is its own: the parent never computes
-// anything. The child runs the case once untimed (warm-up), then up to --reps times, stopping
+// anything. The child runs the case twice untimed (warm-up), then up to --reps times, stopping
 // early once --budget seconds are spent, and reports the fastest run.
 //
 // Output: one JSON line per case as it finishes, then a table.
@@ -170,7 +170,10 @@ double median(std::vector<double> v) {
 template <class Run>
 result time_runs(Run&& run, const options& o) {
   using clock = std::chrono::steady_clock;
-  run();  // warm-up: first-touch page faults, allocator growth, Winograd weights
+  // Warm-up: the memory plan is made in the first call and its arena's pages touched in the
+  // second (as in stylize's first two evaluations); first-touch page faults, Winograd weights.
+  run();
+  run();
   result r;
   r.seconds = std::numeric_limits<double>::infinity();
   std::vector<double> cpu;
@@ -255,9 +258,9 @@ std::function<void()> case_run(const bench_case& c, nst::conv_algorithm algorith
       nst::tape<float> tp;
     };
     auto s = std::shared_ptr<network_state>(new network_state{random_vgg19(convs_to_relu5_1, options),
-                                                              random_tensor({1, 3, c.size, c.size}, 1.0, 3), {}, {}});
+                                                              random_tensor({1, 3, c.size, c.size}, 1.0, 3),
+                                                              tensor<float>({1, 3, c.size, c.size}), {}});
     return [s] {
-      s->tp.clear();
       const nst::var<float> x = s->tp.variable(s->image);
       auto features = s->net.features(s->tp, x, {"relu5_1"});
       s->tp.backward(nst::ad::sum(features["relu5_1"]));
@@ -279,6 +282,7 @@ std::function<void()> case_run(const bench_case& c, nst::conv_algorithm algorith
   content_term.set_targets(s->net.features(random_tensor({1, 3, c.size, c.size}, 1.0, 4), {"relu4_2"}));
   style_term.set_targets({s->net.features(random_tensor({1, 3, c.size, c.size}, 1.0, 5), style_layers)});
   s->at = random_tensor({1, 3, c.size, c.size}, 1.0, 6);
+  s->gradient = tensor<float>(s->at.shape());  // as minimize's: every call allocates the same tensors
   // Built once per run, as stylize does (the sum holds the terms and their targets by value).
   auto terms = std::make_shared<const decltype(content_term + style_term + nst::tv_loss<float>(1e-3f))>(
       std::move(content_term) + std::move(style_term) + nst::tv_loss<float>(1e-3f));
@@ -319,7 +323,7 @@ result run_case(const bench_case& c, const options& o) {
 }
 
 // --ab: the case with im2col everywhere (A) and with o.algorithm (B, default auto = Winograd
-// where it pays) in the same process, alternating A B A B ... --reps times after one warm-up
+// where it pays) in the same process, alternating A B A B ... --reps times after two warm-ups
 // each; prints the medians of wall and CPU time and the ratios B/A.
 void run_ab_case(const bench_case& c, const options& o) {
   nst::set_num_threads(c.threads);
@@ -327,8 +331,10 @@ void run_ab_case(const bench_case& c, const options& o) {
   const auto b = prepare_case(c, o.algorithm == nst::conv_algorithm::im2col ? nst::conv_algorithm::automatic
                                                                               : o.algorithm,
                               o.keep_winograd_weights);
-  a();
-  b();
+  for (int warm_up = 0; warm_up < 2; ++warm_up) {
+    a();
+    b();
+  }
   std::vector<double> wall[2], cpu[2];
   for (int i = 0; i < std::max(1, o.reps); ++i)
     for (int k = 0; k < 2; ++k) {
@@ -433,7 +439,7 @@ std::vector<T> parse_list(const std::string& text) {
                "  --ab: per case, im2col against --algorithm in one process, alternating, --reps times each;\n"
                "  prints median wall and CPU times and their ratios (for loaded machines);\n"
                "  --large adds 1024 to the sizes; every case runs in its own process (peak RSS per case);\n"
-               "  the time is the fastest of up to --reps runs after one warm-up, fewer once --budget\n"
+               "  the time is the fastest of up to --reps runs after two warm-ups, fewer once --budget\n"
                "  seconds are spent; 'cpu ms' is the least process CPU time of those runs.\n";
   std::exit(status);
 }
