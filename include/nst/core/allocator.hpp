@@ -121,7 +121,7 @@ class plan_arena {
 // Later scopes take their n-th tensor from the n-th place. The plan keeps itself true: a tensor
 // it cannot serve (another size, its place still in use) comes from the C library instead, and a
 // scope whose tensors differed from the plan's makes a new plan at its end. Tensors may outlive
-// the scope and the plan. A plan serves one scope at a time.
+// the scope and the plan. A plan serves one scope at a time, and outlives its scopes.
 class memory_plan {
  public:
   memory_plan() = default;
