@@ -243,7 +243,7 @@ class memory_plan {
 
 namespace detail {
 
-// The calling thread's planned_memory scope: its plan (nullptr: none) and id.
+// The calling thread's planned_memory scope: its plan and id (nullptr and 0: none).
 struct active_scope {
   memory_plan* plan = nullptr;
   std::uint64_t id = 0;
@@ -289,7 +289,7 @@ inline void* allocate_block(std::size_t bytes) {
   char* block = scope.plan ? scope.plan->next_block(bytes + block_header_bytes, index) : nullptr;
   plan_arena* arena = block ? scope.plan->arena_ : nullptr;
   if (block == nullptr) block = Eigen::aligned_allocator<char>().allocate(bytes + block_header_bytes);
-  ::new (static_cast<void*>(block)) block_header{arena, scope.plan ? scope.id : 0, index};
+  ::new (static_cast<void*>(block)) block_header{arena, scope.id, index};
   return block + block_header_bytes;
 }
 
