@@ -104,9 +104,9 @@ std::vector<option> stylize_options_table(stylize_command& c) {
       {"--line-search", "none|strong-wolfe|backtracking", "L-BFGS line search (none, as neural-style)",
        [&](auto v) {
          const auto name = choice("--line-search", v, {"none", "strong-wolfe", "backtracking"});
-         o.lbfgs_line_search = name == "none"           ? nst::line_search::none
-                               : name == "strong-wolfe" ? nst::line_search::strong_wolfe
-                                                        : nst::line_search::backtracking;
+         for (const auto search :
+              {nst::line_search::none, nst::line_search::strong_wolfe, nst::line_search::backtracking})
+           if (name == nst::to_string(search)) o.lbfgs_line_search = search;
        }},
       {"--tolerance", "F", "stop when the relative loss change is below F (0 = off)",
        [&](auto v) { o.relative_tolerance = parse_number("--tolerance", v, 0, 1); }},

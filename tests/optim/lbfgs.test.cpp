@@ -299,9 +299,9 @@ TEST_CASE("lbfgs: bad hyper-parameters and mismatched states are refused", "[opt
                     Catch::Contains("value_error.226"));
 }
 
-TEST_CASE("lbfgs: each line search has its own name", "[optim][lbfgs]") {
+TEST_CASE("lbfgs: each line search has its own name, the one the nst command takes", "[optim][lbfgs]") {
   CHECK(std::string(nst::to_string(nst::line_search::none)) == "none");
-  CHECK(std::string(nst::to_string(nst::line_search::strong_wolfe)) == "strong_wolfe");
+  CHECK(std::string(nst::to_string(nst::line_search::strong_wolfe)) == "strong-wolfe");
   CHECK(std::string(nst::to_string(nst::line_search::backtracking)) == "backtracking");
 }
 

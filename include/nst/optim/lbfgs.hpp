@@ -47,10 +47,9 @@ namespace nst {
 // decrease the loss enough (backtracking).
 enum class line_search { none, strong_wolfe, backtracking };
 
-// "none", "strong_wolfe" or "backtracking", as the enumerators (the nst command spells the second
-// strong-wolfe).
+// "none", "strong-wolfe" or "backtracking": the names the nst command's --line-search takes.
 inline const char* to_string(line_search s) {
-  return s == line_search::none ? "none" : s == line_search::strong_wolfe ? "strong_wolfe" : "backtracking";
+  return s == line_search::none ? "none" : s == line_search::strong_wolfe ? "strong-wolfe" : "backtracking";
 }
 
 // Buffers L-BFGS reuses from one iteration to the next; not part of what a checkpoint saves.
