@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <limits>
 #include <random>
 #include <thread>
 #include <vector>
@@ -171,4 +172,19 @@ TEST_CASE("planned_memory: one scope per plan at a time; scopes of other plans n
   CHECK(inner_plan.last_scope_tensors() == 2);
   CHECK(outer_plan.last_scope_tensors() == 2);  // the inner scope's tensors are not the outer's
   CHECK(outer_plan.planned_tensors() == 2);
+}
+
+TEST_CASE("uninitialized_allocator: a size memory cannot address is an error, in a plan or not", "[core][allocator]") {
+  // 80 bytes short of the largest size: room for the 64-byte header, not for a plan's rounding.
+  const std::size_t too_many = (std::numeric_limits<std::size_t>::max() - 80) / sizeof(float);
+  nst::uninitialized_allocator<float> allocator;
+  CHECK_THROWS_WITH(allocator.allocate(too_many),
+                    Catch::Contains("value_error.211") && Catch::Contains("more than memory can address"));
+  nst::memory_plan plan;
+  {
+    const nst::planned_memory scope(plan);
+    CHECK_THROWS_WITH(allocator.allocate(too_many), Catch::Contains("value_error.211"));
+    tensor<float> x({10});
+  }
+  CHECK(plan.last_scope_tensors() == 1);  // the refused size was never recorded
 }

@@ -154,9 +154,12 @@ class memory_plan {
     std::size_t bytes, allocated, freed;  // times on the scope's clock; freed: not_freed
   };
 
-  // Records the scope's next tensor, a block of `bytes` bytes, as number `index`; returns its
-  // place in the arena, or nullptr when the plan has none free for it.
-  char* next_block(std::size_t bytes, std::size_t& index) {
+  // Records the scope's next tensor, a block of `block_bytes` bytes, as number `index`; returns
+  // its place in the arena, or nullptr when the plan has none free for it. The plan counts every
+  // block rounded up to the arena's alignment, so that each place starts aligned.
+  char* next_block(std::size_t block_bytes, std::size_t& index) {
+    const std::size_t bytes =
+        (block_bytes + detail::arena_alignment - 1) / detail::arena_alignment * detail::arena_alignment;
     index = seen_.size();
     seen_.push_back({bytes, clock_++, not_freed});
     if (index >= places_.size() || !places_[index].planned) return nullptr;
@@ -195,9 +198,6 @@ class memory_plan {
     }
     std::stable_sort(order.begin(), order.end(),
                      [&](std::size_t a, std::size_t b) { return seen_[a].bytes > seen_[b].bytes; });
-    const auto rounded = [](std::size_t bytes) {
-      return (bytes + detail::arena_alignment - 1) / detail::arena_alignment * detail::arena_alignment;
-    };
     std::size_t arena_bytes = 0;
     std::vector<std::pair<std::size_t, std::size_t>> taken;  // [begin, end) of placed tensors alive beside this one
     for (std::size_t k = 0; k < order.size(); ++k) {
@@ -206,16 +206,16 @@ class memory_plan {
       for (std::size_t j = 0; j < k; ++j) {
         const lifetime& u = seen_[order[j]];
         if (t.allocated < u.freed && u.allocated < t.freed)
-          taken.emplace_back(places_[order[j]].offset, places_[order[j]].offset + rounded(u.bytes));
+          taken.emplace_back(places_[order[j]].offset, places_[order[j]].offset + u.bytes);
       }
       std::sort(taken.begin(), taken.end());
       std::size_t offset = 0;
       for (const auto& [begin, end] : taken) {
-        if (offset + rounded(t.bytes) <= begin) break;
+        if (offset + t.bytes <= begin) break;
         offset = std::max(offset, end);
       }
       places_[order[k]].offset = offset;
-      arena_bytes = std::max(arena_bytes, offset + rounded(t.bytes));
+      arena_bytes = std::max(arena_bytes, offset + t.bytes);
     }
     if (arena_bytes == 0) return;
     arena_ = detail::plan_arena::make(arena_bytes);
@@ -320,8 +320,11 @@ struct uninitialized_allocator {
   uninitialized_allocator(const uninitialized_allocator<U>&) noexcept {}
 
   T* allocate(std::size_t n) {
-    NST_CHECK(n <= (std::numeric_limits<std::size_t>::max() - detail::block_header_bytes) / sizeof(T), value_error, 211,
-              "allocate: ", n, " values of ", sizeof(T), " bytes are more than memory can address");
+    // Room for the header and for a plan's rounding up to its alignment.
+    constexpr std::size_t most_bytes =
+        std::numeric_limits<std::size_t>::max() - detail::block_header_bytes - detail::arena_alignment;
+    NST_CHECK(n <= most_bytes / sizeof(T), value_error, 211, "allocate: ", n, " values of ", sizeof(T),
+              " bytes are more than memory can address");
     return static_cast<T*>(detail::allocate_block(n * sizeof(T)));
   }
   void deallocate(T* data, std::size_t) noexcept { detail::free_block(data); }
