@@ -108,6 +108,8 @@ std::vector<option> stylize_options_table(stylize_command& c) {
               {nst::line_search::none, nst::line_search::strong_wolfe, nst::line_search::backtracking})
            if (name == nst::to_string(search)) o.lbfgs_line_search = search;
        }},
+      {"--lbfgs-initial-scale", "F", "L-BFGS's initial inverse Hessian is F gamma I (1, as neural-style)",
+       [&](auto v) { o.lbfgs_initial_scale = parse_number("--lbfgs-initial-scale", v, 1e-3, 1e3); }},
       {"--tolerance", "F", "stop when the relative loss change is below F (0 = off)",
        [&](auto v) { o.relative_tolerance = parse_number("--tolerance", v, 0, 1); }},
       {"--content-weight", "F", "content loss weight (5)",

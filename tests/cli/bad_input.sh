@@ -42,7 +42,7 @@ cases=(missing_content missing_style missing_weights unreadable_content director
   vgg16_weights wrong_shape_weights nan_weights layer_not_in_weights layer_not_in_shared_weights
   unknown_layer loss_overflows_during_run output_bad_extension output_in_missing_directory
   image_size_negative image_size_zero image_size_huge image_size_out_of_memory iterations_negative iterations_huge
-  content_weight_negative style_weight_huge tv_weight_nan learning_rate_zero style_scale_huge
+  content_weight_negative style_weight_huge tv_weight_nan learning_rate_zero style_scale_huge initial_scale_zero
   unknown_option unknown_line_search missing_value inspect_random_bytes convert_nan_weights valid_run_replaces_output
   zero_iterations_and_weights_are_valid interrupted_run_writes_its_result)
 
@@ -254,6 +254,7 @@ run_case() {
     tv_weight_nan) expect 2 "option --tv-weight: 'nan' is not a finite number" no -- stylize --tv-weight nan ;;
     learning_rate_zero) expect 2 'option --learning-rate: 0 is outside' no -- stylize --learning-rate 0 ;;
     style_scale_huge) expect 2 'option --style-scale: 1e9 is outside' no -- stylize --style-scale 1e9 ;;
+    initial_scale_zero) expect 2 'option --lbfgs-initial-scale: 0 is outside 0\.001\.\.1000' no -- stylize --lbfgs-initial-scale 0 ;;
     unknown_option) expect 2 "unknown option '--iteration'" no -- stylize --iteration 5 ;;
     unknown_line_search)
       expect 2 "option --line-search: 'wolfe' is not one of none\\|strong-wolfe\\|backtracking" no -- \

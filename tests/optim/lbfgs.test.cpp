@@ -145,6 +145,60 @@ TEST_CASE("lbfgs: pairs without positive curvature are not remembered", "[optim]
   for (nst::index_t i = 0; i < 3; ++i) CHECK(x[i] == Approx(-travelled * slope[static_cast<std::size_t>(i)]));
 }
 
+TEST_CASE("lbfgs: initial_scale c makes the initial inverse Hessian c gamma I", "[optim][lbfgs]") {
+  // f = sum a_i x_i^2 / 2 from x0 = 1: two iterations without line search, the second one's
+  // direction by the two-loop recursion over the one pair (s, y), worked out here.
+  const std::vector<double> a{1, 4, 9, 0.5};
+  auto quadratic = [&](const nst::tensor<double>& x, nst::tensor<double>& g) {
+    double f = 0;
+    for (nst::index_t i = 0; i < 4; ++i) {
+      g[i] = a[static_cast<std::size_t>(i)] * x[i];
+      f += 0.5 * x[i] * g[i];
+    }
+    return f;
+  };
+  const auto dot = [](const std::vector<double>& u, const std::vector<double>& v) {
+    double sum = 0;
+    for (std::size_t i = 0; i < u.size(); ++i) sum += u[i] * v[i];
+    return sum;
+  };
+  for (const double c : {1.0, 2.0, 0.5}) {
+    INFO("initial_scale " << c);
+    std::vector<double> x0(4, 1.0), g0(4), x1(4), g1(4), s(4), y(4), d(4);
+    for (std::size_t i = 0; i < 4; ++i) g0[i] = a[i] * x0[i];
+    const double t = std::min(1.0, 1.0 / (g0[0] + g0[1] + g0[2] + g0[3]));
+    for (std::size_t i = 0; i < 4; ++i) {
+      x1[i] = x0[i] - t * g0[i];
+      g1[i] = a[i] * x1[i];
+      s[i] = x1[i] - x0[i];
+      y[i] = g1[i] - g0[i];
+      d[i] = -g1[i];
+    }
+    const double rho = 1 / dot(y, s), gamma = dot(s, y) / dot(y, y);
+    const double alpha = rho * dot(s, d);
+    for (std::size_t i = 0; i < 4; ++i) d[i] = c * gamma * (d[i] - alpha * y[i]);
+    const double beta = rho * dot(y, d);
+    for (std::size_t i = 0; i < 4; ++i) d[i] += (alpha - beta) * s[i];
+
+    nst::tensor<double> x({4});
+    x.vector().setOnes();
+    nst::lbfgs policy = make_lbfgs(nst::line_search::none);
+    policy.initial_scale = c;
+    nst::stop_criteria stop;
+    stop.max_iterations = 2;
+    nst::minimize(quadratic, x, policy, stop);
+    for (nst::index_t i = 0; i < 4; ++i)
+      CHECK(x[i] == Approx(x1[static_cast<std::size_t>(i)] + d[static_cast<std::size_t>(i)]).epsilon(1e-12));
+  }
+  for (const double bad : {0.0, -1.0, std::nan(""), HUGE_VAL}) {
+    nst::lbfgs policy;
+    policy.initial_scale = bad;
+    auto x = rosenbrock_start<double>(2);
+    CHECK_THROWS_WITH(nst::minimize(rosenbrock{}, x, policy, nst::stop_criteria{}),
+                      Catch::Contains("value_error.225") && Catch::Contains("initial_scale"));
+  }
+}
+
 TEST_CASE("lbfgs: the history keeps the newest pairs and reuses its buffers once full", "[optim][lbfgs]") {
   for (auto search : {nst::line_search::none, nst::line_search::strong_wolfe}) {
     nst::lbfgs policy = make_lbfgs(search, 3);

@@ -82,6 +82,10 @@ TEST_CASE("checkpoint: a resumed run gives the bytes of an uninterrupted one", "
   auto o = small_options();
   SECTION("L-BFGS") { check_resume_is_exact(o, 5); }
   SECTION("L-BFGS, stopped before its history is full") { check_resume_is_exact(o, 2); }
+  SECTION("L-BFGS with initial_scale 2") {
+    o.lbfgs_initial_scale = 2;
+    check_resume_is_exact(o, 3);
+  }
   SECTION("L-BFGS with line search") {
     o.lbfgs_line_search = nst::line_search::strong_wolfe;
     check_resume_is_exact(o, 4);
@@ -233,6 +237,21 @@ TEST_CASE("checkpoint: resuming another run, a wrong file or scalar type is refu
   copy = nst::load_checkpoint<float>(path);
   const auto other_style = nst_test::random_tensor<float>({1, 3, 28, 28}, 33, 0.0f, 1.0f);
   CHECK_THROWS_WITH(nst::stylize(narrow_net(), content, {other_style}, o, {}, {}, &copy), Catch::Contains("style_targets"));
+  other = o;
+  other.lbfgs_initial_scale = 2;
+  copy = nst::load_checkpoint<float>(path);
+  CHECK_THROWS_WITH(nst::stylize(narrow_net(), content, {style}, other, {}, {}, &copy),
+                    Catch::Contains("lbfgs_initial_scale is '0x1p+0', this run's '0x1p+1'"));
+  // A checkpoint of a version that did not record an option: it ran with that option's default.
+  copy = nst::load_checkpoint<float>(path);
+  REQUIRE(copy.run.erase("lbfgs_initial_scale") == 1);
+  CHECK_THROWS_WITH(nst::stylize(narrow_net(), content, {style}, other, {}, {}, &copy),
+                    Catch::Contains("lbfgs_initial_scale is '0x1p+0', this run's '0x1p+1'"));
+  CHECK_NOTHROW(nst::stylize(narrow_net(), content, {style}, o, {}, {}, &copy));
+  copy = nst::load_checkpoint<float>(path);
+  REQUIRE(copy.run.erase("content_targets") == 1);
+  CHECK_THROWS_WITH(nst::stylize(narrow_net(), content, {style}, o, {}, {}, &copy),
+                    Catch::Contains("content_targets is '(absent)'"));
   copy = nst::load_checkpoint<float>(path);
   other = o;
   other.image_size = 20;

@@ -168,6 +168,11 @@ TEST_CASE("stylize: several styles blend; bad options are refused with clear err
   o = small_options();
   o.style_scale = -1;
   CHECK_THROWS_AS(nst::stylize(net, content, {style}, o), nst::value_error);
+  o = small_options();
+  o.lbfgs_initial_scale = 0;
+  CHECK_THROWS_WITH(
+      nst::stylize(net, content, {style}, o),
+      Catch::Contains("value_error.297") && Catch::Contains("lbfgs_initial_scale must be finite and positive"));
   CHECK_THROWS_AS(nst::stylize(net, nst::tensor<double>({1, 1, 4, 4}), {style}, small_options()), nst::shape_error);
 }
 

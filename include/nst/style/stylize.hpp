@@ -77,6 +77,7 @@ struct stylize_options {
   double learning_rate = 0;          // 0 = the optimizer's default: 10 for Adam, 1 for L-BFGS
   int lbfgs_history = 100;
   line_search lbfgs_line_search = line_search::none;  // none = neural-style's L-BFGS
+  double lbfgs_initial_scale = 1;    // L-BFGS's initial inverse Hessian c gamma I (lbfgs::initial_scale)
   double relative_tolerance = 0;     // stop early when the relative loss change falls below it
   double content_weight = 5;
   double style_weight = 100;
@@ -169,6 +170,8 @@ inline void validate(const stylize_options& o, std::size_t style_count) {
     NST_CHECK(w >= 0 && std::isfinite(w), value_error, 297,
               "stylize: loss weights and the learning rate must be finite and >= 0, got ", w);
   NST_CHECK(o.lbfgs_history > 0, value_error, 297, "stylize: lbfgs_history must be positive, got ", o.lbfgs_history);
+  NST_CHECK(o.lbfgs_initial_scale > 0 && std::isfinite(o.lbfgs_initial_scale), value_error, 297,
+            "stylize: lbfgs_initial_scale must be finite and positive, got ", o.lbfgs_initial_scale);
   NST_CHECK(o.style_layer_weights.empty() || o.style_layer_weights.size() == o.style_layers.size(), value_error, 247,
             "stylize: ", o.style_layer_weights.size(), " style layer weights for ", o.style_layers.size(),
             " style layers");
@@ -220,6 +223,7 @@ std::map<std::string, std::string> run_identity(const stylize_options& o) {
           {"learning_rate", number(o.learning_rate)},
           {"lbfgs_history", std::to_string(o.lbfgs_history)},
           {"line_search", to_string(o.lbfgs_line_search)},
+          {"lbfgs_initial_scale", number(o.lbfgs_initial_scale)},
           {"content_weight", number(o.content_weight)},
           {"style_weight", number(o.style_weight)},
           {"tv_weight", number(o.tv_weight)},
@@ -295,6 +299,7 @@ tensor<T> minimise_image(const vgg19<T>& net, const Terms& terms, const stylize_
   lbfgs policy;
   policy.history = options.lbfgs_history;
   policy.search = options.lbfgs_line_search;
+  policy.initial_scale = options.lbfgs_initial_scale;
   policy.tolerance_grad = -1;  // as neural-style: run all iterations unless relative_tolerance says stop
   policy.tolerance_change = -1;
   if (options.learning_rate > 0) policy.learning_rate = options.learning_rate;
@@ -457,10 +462,19 @@ tensor<T> stylize_single_scale(const vgg19<T>& net, const tensor<T>& content, co
   stylize_state<T>& run = state ? *state : own_state;
   const bool resuming = !run.x.empty();
   if (resuming) {
+    // An option the saved run does not name (a checkpoint of a version without it) had its default.
+    const stylize_options default_options;
+    const std::map<std::string, std::string> defaults = detail::run_identity<T>(default_options);
     for (const auto& [key, value] : identity) {
       const auto saved = run.run.find(key);
-      NST_CHECK(saved != run.run.end() && saved->second == value, value_error, 256, "stylize: cannot resume: the saved run's ",
-                key, " is '", saved == run.run.end() ? std::string("(absent)") : saved->second, "', this run's '", value,
+      const auto default_value = defaults.find(key);
+      std::string saved_value = "(absent)";
+      if (saved != run.run.end())
+        saved_value = saved->second;
+      else if (default_value != defaults.end())
+        saved_value = default_value->second;
+      NST_CHECK(saved_value == value, value_error, 256, "stylize: cannot resume: the saved run's ", key, " is '",
+                saved_value, "', this run's '", value,
                 key.find("targets") != std::string::npos
                     ? "' (the images, image size, style scale, layers, weights or machine differ)"
                     : "'");
