@@ -40,11 +40,12 @@ import torch_reference as reference  # noqa: E402  (the loss definitions and ima
 WEIGHTS = dict(content=5.0, style=100.0, tv=1e-3)
 CONTENT_LAYERS = ["relu3_2"]
 STYLE_LAYERS = ["relu1_1", "relu2_1", "relu3_1"]
-# What nst runs unless --strategy says otherwise. Others tried (bench/README.md): coarse to fine
-# ends in a different minimum above the target; strong-Wolfe line search and other history sizes
-# need more time; backtracking line search alone settles higher; --lbfgs-initial-scale 1.4 (with
-# --line-search backtracking at 512 px) needs the fewest iterations (session 11).
-DEFAULT_STRATEGIES = [("same L-BFGS", "")]
+# What nst runs unless --strategy says otherwise: the same L-BFGS, then the fastest found
+# (bench/README.md, session 11). Others tried: coarse to fine ends in a different minimum above
+# the target; strong-Wolfe line search and other history sizes need more time; backtracking line
+# search alone settles higher.
+DEFAULT_STRATEGIES = [("same L-BFGS", ""),
+                      ("initial scale 1.4, backtracking", "--lbfgs-initial-scale 1.4 --line-search backtracking")]
 
 
 def box_average(rgb, factor):
