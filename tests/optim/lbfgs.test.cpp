@@ -145,9 +145,12 @@ TEST_CASE("lbfgs: pairs without positive curvature are not remembered", "[optim]
   for (nst::index_t i = 0; i < 3; ++i) CHECK(x[i] == Approx(-travelled * slope[static_cast<std::size_t>(i)]));
 }
 
-TEST_CASE("lbfgs: initial_scale c makes the initial inverse Hessian c gamma I", "[optim][lbfgs]") {
+TEST_CASE("lbfgs: initial_scale c makes the initial inverse Hessian c gamma I once there are enough pairs",
+          "[optim][lbfgs]") {
   // f = sum a_i x_i^2 / 2 from x0 = 1: two iterations without line search, the second one's
-  // direction by the two-loop recursion over the one pair (s, y), worked out here.
+  // direction by the two-loop recursion over the one pair (s, y), worked out here; with
+  // initial_scale_pairs 1, or a history of 1 (full), that pair is enough for c; with the default
+  // 10 pairs and a history of 10 it is not (c = 1).
   const std::vector<double> a{1, 4, 9, 0.5};
   auto quadratic = [&](const nst::tensor<double>& x, nst::tensor<double>& g) {
     double f = 0;
@@ -162,8 +165,14 @@ TEST_CASE("lbfgs: initial_scale c makes the initial inverse Hessian c gamma I", 
     for (std::size_t i = 0; i < u.size(); ++i) sum += u[i] * v[i];
     return sum;
   };
-  for (const double c : {1.0, 2.0, 0.5}) {
-    INFO("initial_scale " << c);
+  struct setting {
+    double scale;
+    int pairs_needed, history;
+  };
+  for (const auto [scale, pairs_needed, history] :
+       {setting{1, 1, 10}, setting{2, 1, 10}, setting{0.5, 1, 10}, setting{2, 10, 10}, setting{2, 10, 1}}) {
+    INFO("initial_scale " << scale << ", initial_scale_pairs " << pairs_needed << ", history " << history);
+    const double c = pairs_needed <= 1 || history <= 1 ? scale : 1.0;
     std::vector<double> x0(4, 1.0), g0(4), x1(4), g1(4), s(4), y(4), d(4);
     for (std::size_t i = 0; i < 4; ++i) g0[i] = a[i] * x0[i];
     const double t = std::min(1.0, 1.0 / (g0[0] + g0[1] + g0[2] + g0[3]));
@@ -182,8 +191,9 @@ TEST_CASE("lbfgs: initial_scale c makes the initial inverse Hessian c gamma I", 
 
     nst::tensor<double> x({4});
     x.vector().setOnes();
-    nst::lbfgs policy = make_lbfgs(nst::line_search::none);
-    policy.initial_scale = c;
+    nst::lbfgs policy = make_lbfgs(nst::line_search::none, history);
+    policy.initial_scale = scale;
+    policy.initial_scale_pairs = pairs_needed;
     nst::stop_criteria stop;
     stop.max_iterations = 2;
     nst::minimize(quadratic, x, policy, stop);
@@ -197,6 +207,11 @@ TEST_CASE("lbfgs: initial_scale c makes the initial inverse Hessian c gamma I", 
     CHECK_THROWS_WITH(nst::minimize(rosenbrock{}, x, policy, nst::stop_criteria{}),
                       Catch::Contains("value_error.225") && Catch::Contains("initial_scale"));
   }
+  nst::lbfgs negative_pairs;
+  negative_pairs.initial_scale_pairs = -1;
+  auto x = rosenbrock_start<double>(2);
+  CHECK_THROWS_WITH(nst::minimize(rosenbrock{}, x, negative_pairs, nst::stop_criteria{}),
+                    Catch::Contains("value_error.225") && Catch::Contains("initial_scale_pairs"));
 }
 
 TEST_CASE("lbfgs: the history keeps the newest pairs and reuses its buffers once full", "[optim][lbfgs]") {

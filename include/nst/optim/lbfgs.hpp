@@ -4,12 +4,14 @@
 //   s_i = x_{i+1} - x_i,   y_i = g_{i+1} - g_i
 // and turns the gradient g into a search direction d ~= -H^-1 g with the two-loop recursion
 // (Nocedal & Wright, Algorithm 7.4), where the initial inverse Hessian is c gamma I with
-// gamma = s·y / y·y of the newest pair and c = initial_scale (1, as torch). A pair is kept only
-// when its curvature s·y exceeds 1e-10, so the approximation stays positive definite.
+// gamma = s·y / y·y of the newest pair: c = initial_scale (1, as torch) once the history holds
+// initial_scale_pairs pairs (or is full), c = 1 before. A pair is kept only when its curvature
+// s·y exceeds 1e-10, so the approximation stays positive definite.
 //
 // initial_scale > 1 lengthens the part of the direction that the pairs do not describe. On
-// style transfer at 256 px, c = 1.4 reached the loss of torch's 500th iteration in about half
-// the iterations; at 512 px no reliable gain was measured (bench/README.md, "Session 11").
+// style transfer (bench/README.md, "Session 11") c = 2 after 10 pairs reached the loss of
+// torch's 500th iteration in 296 iterations at 512 px, where c = 1 took 458-963; from the first
+// pair on, c > 1 made the early unit steps throw the loss up further.
 //
 // The step along d is
 //   line_search::none          t = learning_rate (the first iteration of a run:
@@ -81,12 +83,14 @@ struct lbfgs_state {
 
 // The L-BFGS policy for minimize(): torch.optim.LBFGS's hyper-parameters and defaults.
 // begin() throws value_error 225 (history < 1, learning_rate or initial_scale not finite and
-// positive, a NaN tolerance) and 226 (a state to resume from that does not fit x or history).
+// positive, initial_scale_pairs < 0, a NaN tolerance) and 226 (a state to resume from that does
+// not fit x or history).
 struct lbfgs {
   int history = 100;                       // pairs (s, y) remembered (torch: history_size)
   double learning_rate = 1;                // the step length t (torch: lr)
   line_search search = line_search::none;  // none, strong_wolfe (torch: line_search_fn) or backtracking
   double initial_scale = 1;                // c of the initial inverse Hessian c gamma I (torch: 1)
+  int initial_scale_pairs = 10;            // c applies once the history holds this many pairs (or is full)
   double tolerance_grad = 1e-7;            // stop when max|g| <= this (negative: off)
   double tolerance_change = 1e-9;          // stop on a smaller step, loss change or slope (negative: off)
 
@@ -104,6 +108,8 @@ struct lbfgs {
               "lbfgs: learning_rate must be finite and positive, got ", learning_rate);
     NST_CHECK(initial_scale > 0 && std::isfinite(initial_scale), value_error, 225,
               "lbfgs: initial_scale must be finite and positive, got ", initial_scale);
+    NST_CHECK(initial_scale_pairs >= 0, value_error, 225, "lbfgs: initial_scale_pairs must be >= 0, got ",
+              initial_scale_pairs);
     NST_CHECK(!std::isnan(tolerance_grad) && !std::isnan(tolerance_change), value_error, 225,
               "lbfgs: tolerance_grad and tolerance_change must not be NaN");
     if (state.iterations == 0) {
@@ -208,6 +214,7 @@ struct lbfgs {
   // d = -H g by the two-loop recursion over the remembered pairs:
   //   q = -g;  for i newest..oldest: alpha_i = rho_i s_i·q,  q -= alpha_i y_i
   //   d = c gamma q;  for i oldest..newest: beta_i = rho_i y_i·d,  d += (alpha_i - beta_i) s_i
+  // (c = initial_scale once there are initial_scale_pairs pairs or the history is full, 1 before)
   // Each update and the dot product the next step needs are one parallel pass over d
   // (update_and_dot): with history 100 at 512 px the pairs are 470 MB, read from memory twice.
   template <class T>
@@ -223,7 +230,8 @@ struct lbfgs {
       alphas[i] = dot * state.inverse_curvatures[i];
       dot = update_and_dot<T>(d, -alphas[i], &y[i], i > 0 ? &s[i - 1] : nullptr);
     }
-    d.vector() *= static_cast<T>(initial_scale * state.hessian_scale);
+    const double c = pairs >= static_cast<std::size_t>(std::min(initial_scale_pairs, history)) ? initial_scale : 1.0;
+    d.vector() *= static_cast<T>(c * state.hessian_scale);
     dot = pairs > 0 ? update_and_dot<T>(d, 0, nullptr, &y[0]) : 0;
     for (std::size_t i = 0; i < pairs; ++i) {
       const double beta = dot * state.inverse_curvatures[i];
