@@ -45,7 +45,7 @@ STYLE_LAYERS = ["relu1_1", "relu2_1", "relu3_1"]
 # the target; strong-Wolfe line search and other history sizes need more time; backtracking line
 # search alone settles higher.
 DEFAULT_STRATEGIES = [("same L-BFGS", ""),
-                      ("initial scale 1.4, backtracking", "--lbfgs-initial-scale 1.4 --line-search backtracking")]
+                      ("initial scale 2", "--lbfgs-initial-scale 2")]
 
 
 def box_average(rgb, factor):

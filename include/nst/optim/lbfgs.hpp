@@ -10,8 +10,8 @@
 //
 // initial_scale > 1 lengthens the part of the direction that the pairs do not describe. On
 // style transfer (bench/README.md, "Session 11") c = 2 after 10 pairs reached the loss of
-// torch's 500th iteration in 296 iterations at 512 px, where c = 1 took 458-963; from the first
-// pair on, c > 1 made the early unit steps throw the loss up further.
+// torch's 500th iteration in 296 iterations at 512 px, where c = 1 took 458-963; applied from
+// the first pair on, c > 1 made the early unit steps throw the loss up further.
 //
 // The step along d is
 //   line_search::none          t = learning_rate (the first iteration of a run:
