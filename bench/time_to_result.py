@@ -19,9 +19,15 @@ and computing the targets count. PyTorch runs at its best (tcmalloc preloaded, O
 unset, torch.set_num_threads), as in bench/run.sh. The nst strategies run one after the other
 after PyTorch, in one command, on the same machine: run it on a quiet one.
 
+PyTorch's trajectory depends on rounding: its second step throws the loss up (to ~4.5e11) and
+whether it recovers differs between machines (session 7's AMD VM: 831468 after 500 iterations;
+session 12's Intel VM: 8487430, stuck since iteration 3). --target LOSS fixes the loss to reach
+(PyTorch still runs, for its time), so that runs on different machines measure the same thing.
+
 Usage (Debian's python3 with python3-torch):
   /usr/bin/python3 bench/time_to_result.py [--nst build/bin/nst] [--shared ../shared]
       [--threads 2] [--iterations 500] [--size 512] [--strategy NAME="NST OPTIONS"]... [--keep DIR] [--torch-log FILE]
+      [--target LOSS]
 """
 import argparse
 import json
@@ -175,6 +181,8 @@ def main():
     parser.add_argument("--keep", help="keep the images, logs and results in this directory")
     parser.add_argument("--torch-log", help="reuse DIR/torch.jsonl of an earlier --keep DIR run instead of running "
                         "PyTorch (to try strategies; the times then come from different runs)")
+    parser.add_argument("--target", type=float, help="the loss nst must reach, instead of PyTorch's final loss in this "
+                        "run (PyTorch still runs, for its time; see above)")
     parser.add_argument("--torch-child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--weights", help=argparse.SUPPRESS)
     parser.add_argument("--content", help=argparse.SUPPRESS)
@@ -202,9 +210,10 @@ def main():
     if not args.torch_log:
         with open(os.path.join(work, "torch.jsonl"), "w") as f:
             f.writelines(json.dumps(l) + "\n" for l in torch_log)
-    target, torch_seconds = torch_log[-1]["loss"], torch_log[-1]["elapsed"]
-    rows = [("PyTorch L-BFGS (neural-style)", len(torch_log), torch_log[-1]["loss"], torch_seconds)]
-    print(json.dumps(dict(run="torch", iterations=len(torch_log), loss=target, seconds=torch_seconds)))
+    torch_loss, torch_seconds = torch_log[-1]["loss"], torch_log[-1]["elapsed"]
+    target = args.target if args.target is not None else torch_loss
+    rows = [("PyTorch L-BFGS (neural-style)", len(torch_log), torch_loss, torch_seconds)]
+    print(json.dumps(dict(run="torch", iterations=len(torch_log), loss=torch_loss, seconds=torch_seconds)))
 
     for index, (name, options) in enumerate(strategies):
         print(f"nst: {name} ({options or 'the same options'}) ...", file=sys.stderr)
@@ -221,7 +230,8 @@ def main():
         print(json.dumps(dict(run=name, options=options, iterations=rows[-1][1], loss=rows[-1][2],
                               seconds=rows[-1][3], target=target)))
 
-    print(f"\ntarget: PyTorch's loss after {args.iterations} iterations, {target:.6g}; {args.threads} thread(s)\n")
+    source = "--target" if args.target is not None else f"PyTorch's loss after {args.iterations} iterations"
+    print(f"\ntarget: {source}, {target:.6g}; {args.threads} thread(s)\n")
     print("| run | iterations | loss | seconds | time x PyTorch |")
     print("|---|---|---|---|---|")
     for name, iterations, loss, seconds in rows:

@@ -15,6 +15,10 @@
 #include <type_traits>
 #include <vector>
 
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
+
 #include "../core/error.hpp"
 #include "../core/parallel.hpp"
 #include "../core/tensor.hpp"
@@ -35,10 +39,8 @@ class relu_mask {
         0, static_cast<index_t>(words_.size()),
         [&](index_t first, index_t last) {
           for (index_t w = first; w < last; ++w) {
-            std::uint64_t bits = 0;
             const index_t begin = w * 64, end = std::min(size, begin + 64);
-            for (index_t i = begin; i < end; ++i) bits |= std::uint64_t(output[i] > T(0)) << (i - begin);
-            words_[static_cast<std::size_t>(w)] = bits;
+            words_[static_cast<std::size_t>(w)] = positive_bits(output.data() + begin, end - begin);
           }
         },
         grain_items(64));
@@ -58,6 +60,28 @@ class relu_mask {
   }
 
  private:
+  // Bit i set where values[i] > 0, for count <= 64 values. With AVX-512, a whole word of float
+  // is four compares (GCC made the loop one compare and shift per value: 2.5% of a 512 px
+  // iteration); the ordered compare is false for NaN, as the loop's.
+  template <class T>
+  static std::uint64_t positive_bits(const T* values, index_t count) {
+#if defined(__AVX512F__)
+    if constexpr (std::is_same<T, float>::value) {
+      if (count == 64) {
+        std::uint64_t bits = 0;
+        for (int part = 0; part < 4; ++part)
+          bits |=
+              std::uint64_t(_mm512_cmp_ps_mask(_mm512_loadu_ps(values + 16 * part), _mm512_setzero_ps(), _CMP_GT_OQ))
+              << (16 * part);
+        return bits;
+      }
+    }
+#endif
+    std::uint64_t bits = 0;
+    for (index_t i = 0; i < count; ++i) bits |= std::uint64_t(values[i] > T(0)) << i;
+    return bits;
+  }
+
   nst::shape shape_;
   std::vector<std::uint64_t> words_;
 };

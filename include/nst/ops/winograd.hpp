@@ -44,17 +44,10 @@
 #include "../core/parallel.hpp"
 #include "../core/tensor.hpp"
 #include "detail/im2col.hpp"
+#include "detail/lane_runs.hpp"
 #include "detail/panel_gemm.hpp"
 #include "detail/partition.hpp"
 #include "relu_mask.hpp"
-
-// Full unrolling of the transform loops, so that the zero test on each constant folds away
-// (GCC; other compilers unroll what they judge worth it).
-#if defined(__GNUC__) && !defined(__clang__)
-#define NST_WINOGRAD_UNROLL _Pragma("GCC unroll 8")
-#else
-#define NST_WINOGRAD_UNROLL
-#endif
 
 namespace nst {
 
@@ -553,36 +546,6 @@ const T* padded_row(const T* plane, index_t height, index_t width, index_t y, in
   return padded;
 }
 
-// Row runs (winograd_lane_tiles::one_row): lane l's column j of a window row lies at
-// row[M*l + j]. The loops run over lanes outside and a tile's columns inside, so that GCC sees
-// groups of interleaved accesses and vectorises them with permutes (columns outside gave one
-// scalar move per value). Columns M.. of a window are the next lane's first ones, done apart.
-template <int M, int Lanes, int Cols, class T>
-inline void load_row_run(const T* row, T (&out)[Cols][Lanes]) {
-  for (int l = 0; l < Lanes; ++l) {
-    NST_WINOGRAD_UNROLL
-    for (int j = 0; j < M; ++j) out[j][l] = row[M * l + j];
-  }
-  for (int l = 0; l < Lanes; ++l) {
-    NST_WINOGRAD_UNROLL
-    for (int j = M; j < Cols; ++j) out[j][l] = row[M * l + j];
-  }
-}
-
-// row[M*l + j] += in[j][l] for each lane's window columns: first the columns M.. (which overlap
-// the next lane's first ones), then columns 0..M-1, so no vector adds a position twice.
-template <int M, int Lanes, int Cols, class T>
-inline void add_row_run(const T (&in)[Cols][Lanes], T* row) {
-  for (int l = 0; l < Lanes; ++l) {
-    NST_WINOGRAD_UNROLL
-    for (int j = M; j < Cols; ++j) row[M * l + j] += in[j][l];
-  }
-  for (int l = 0; l < Lanes; ++l) {
-    NST_WINOGRAD_UNROLL
-    for (int j = 0; j < M; ++j) row[M * l + j] += in[j][l];
-  }
-}
-
 // The columns the products compute for `count` tiles: whole packets (panel_gemm ends with a
 // panel of one packet when that is all that is left).
 template <class T>
@@ -730,16 +693,20 @@ void winograd_output_transform(const winograd_tiling<M>& tiling, const T* m, ind
           // The first `run` values of each output row lie inside the image.
           const index_t run = std::min<index_t>(M * at.used, width - at.x0[0]);
           T* origin = output + (at.item[0] * outs + o) * height * width + at.y0[0] * width + at.x0[0];
+          using packet = typename panel_gemm_traits<T>::packet;
+          constexpr int packet_size = panel_gemm_traits<T>::width;
+          const packet zero = Eigen::internal::pset1<packet>(T(0)), bias_value = Eigen::internal::pset1<packet>(offset);
           for (index_t i = 0; i < at.rows[0]; ++i) {
+            for (int j = 0; j < M; ++j)  // in whole packets, which store_row_run reads back as such
+              for (int l = 0; l < lanes; l += packet_size) {
+                packet value = Eigen::internal::padd(Eigen::internal::ploadu<packet>(&y[i][j][l]), bias_value);
+                if (relu)  // negative values to 0; NaN stays, as relu()
+                  value = Eigen::internal::pselect(Eigen::internal::pcmp_lt(value, zero), zero, value);
+                Eigen::internal::pstoreu(&y[i][j][l], value);
+              }
             T clipped[M * lanes];  // the row when it does not lie whole inside the image
             T* row = run == M * lanes ? origin + i * width : clipped;
-            for (int l = 0; l < lanes; ++l) {  // lanes outside: see load_row_run
-              NST_WINOGRAD_UNROLL
-              for (int j = 0; j < M; ++j) {
-                const T value = y[i][j][l] + offset;
-                row[M * l + j] = relu && value < T(0) ? T(0) : value;
-              }
-            }
+            store_row_run<M>(y[i], row);
             if (row == clipped) std::copy(clipped, clipped + run, origin + i * width);
           }
           return;

@@ -1,0 +1,228 @@
+// nst/ops/detail/lane_runs.hpp — moving a row of tiles between the image's layout and one
+// register per tile column, with AVX-512 permutes.
+//
+// The Winograd transforms work on 16 neighbouring tiles of one tile row at once, one tile per
+// lane of a 16-float register. In the image, tile l's column j of a row lies at row[M*l + j]:
+// 16 runs of M values. Going between the two layouts is a transpose of a 16 x M matrix:
+//
+//   deinterleave: out[j][l] = row[M*l + j]      (j < M, l < 16; reads row[0 .. 16M))
+//   interleave:   row[M*l + j] = in[j][l]       (writes row[0 .. 16M))
+//
+// Written as loops, GCC turned these into one scalar load or store and an insert per value
+// (perf annotate: the scalar loads were the hottest instructions of the F(6x6) input transform,
+// which was 45% of conv1_2's forward at 512 px on an Intel Xeon). Here the 16M values are M
+// registers, and each output register is assembled from pairs of input registers with
+// vpermt2ps (each picks any 16 of 32 values) and blends: M/2 permutes a register. Only data
+// moves, so the results are bit for bit those of the loops. For M = 4 and 6 (F(4x4), F(6x6)) and
+// float on AVX-512; `lane_runs_available` tells the callers when to use these instead of loops.
+#pragma once
+
+#include <array>
+#include <type_traits>
+#include <utility>
+
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
+
+// Full unrolling of the transform loops, so that the zero test on each constant folds away
+// (GCC; other compilers unroll what they judge worth it).
+#if defined(__GNUC__) && !defined(__clang__)
+#define NST_WINOGRAD_UNROLL _Pragma("GCC unroll 8")
+#else
+#define NST_WINOGRAD_UNROLL
+#endif
+
+namespace nst {
+namespace detail {
+
+#if defined(__AVX512F__)
+template <class T, int M, int Lanes>
+constexpr bool lane_runs_available = (std::is_same<T, float>::value) && Lanes == 16 && (M == 4 || M == 6);
+#else
+template <class T, int M, int Lanes>
+constexpr bool lane_runs_available = false;
+#endif
+
+#if defined(__AVX512F__)
+
+// How one output register is assembled from input registers taken in pairs (2p, 2p+1):
+// index[p][lane] is the lane's place in pair p (0..31), mask[p] the lanes that pair p supplies.
+template <int Pairs>
+struct lane_permutation {
+  std::array<std::array<int, 16>, Pairs> index{};
+  std::array<unsigned, Pairs> mask{};
+};
+
+// Deinterleave, output column j: lane l takes value e = M*l + j, which lies in register e / 16,
+// that is in pair e / 32 at place e % 32.
+template <int M>
+constexpr lane_permutation<M / 2> deinterleave_permutation(int j) {
+  lane_permutation<M / 2> p;
+  for (int l = 0; l < 16; ++l) {
+    const int e = M * l + j;
+    p.index[e / 32][l] = e % 32;
+    p.mask[e / 32] |= 1u << l;
+  }
+  return p;
+}
+
+// Interleave, output register k: lane i holds value e = 16k + i, tile l = e / M's column
+// j = e % M, which lies in input register j, that is in pair j / 2 at place (j % 2) * 16 + l.
+template <int M>
+constexpr lane_permutation<M / 2> interleave_permutation(int k) {
+  lane_permutation<M / 2> p;
+  for (int i = 0; i < 16; ++i) {
+    const int e = 16 * k + i, j = e % M, l = e / M;
+    p.index[j / 2][i] = j % 2 * 16 + l;
+    p.mask[j / 2] |= 1u << i;
+  }
+  return p;
+}
+
+template <int M, std::size_t... K>
+constexpr std::array<lane_permutation<M / 2>, M> deinterleave_permutations(std::index_sequence<K...>) {
+  return {deinterleave_permutation<M>(static_cast<int>(K))...};
+}
+template <int M, std::size_t... K>
+constexpr std::array<lane_permutation<M / 2>, M> interleave_permutations(std::index_sequence<K...>) {
+  return {interleave_permutation<M>(static_cast<int>(K))...};
+}
+
+// One output register from the M input registers `in`, by the permutation `p`.
+template <int M>
+inline __m512 permute_lanes(const __m512 (&in)[M], const lane_permutation<M / 2>& p) {
+  __m512 result = _mm512_setzero_ps();
+  for (std::size_t pair = 0; pair < M / 2; ++pair) {  // every lane comes from exactly one pair
+    const __m512i index = _mm512_loadu_si512(p.index[pair].data());
+    const __m512 picked = _mm512_permutex2var_ps(in[2 * pair], index, in[2 * pair + 1]);
+    result = _mm512_mask_mov_ps(result, static_cast<__mmask16>(p.mask[pair]), picked);
+  }
+  return result;
+}
+
+// out[j] = the 16 values row[M*l + j], l < 16, for j < M.
+template <int M>
+inline void deinterleave_lanes(const float* row, __m512 (&out)[M]) {
+  static constexpr auto permutations = deinterleave_permutations<M>(std::make_index_sequence<M>());
+  __m512 in[M];
+  for (int k = 0; k < M; ++k) in[k] = _mm512_loadu_ps(row + 16 * k);
+  for (int j = 0; j < M; ++j) out[j] = permute_lanes<M>(in, permutations[static_cast<std::size_t>(j)]);
+}
+
+// out[k] lane i = in[j] lane l where 16k + i = M*l + j: the 16 runs of M values, in order.
+template <int M>
+inline void interleave_lanes(const __m512 (&in)[M], __m512 (&out)[M]) {
+  static constexpr auto permutations = interleave_permutations<M>(std::make_index_sequence<M>());
+  for (int k = 0; k < M; ++k) out[k] = permute_lanes<M>(in, permutations[static_cast<std::size_t>(k)]);
+}
+
+// The overlap mask of add_row_run: lanes of output register k holding a column j < Extra of a
+// tile l >= 1 (where the previous tile's columns M.. land).
+template <int M, int Extra>
+constexpr unsigned overlap_mask(int k) {
+  unsigned mask = 0;
+  for (int i = 0; i < 16; ++i) {
+    const int e = 16 * k + i;
+    if (e % M < Extra && e / M >= 1) mask |= 1u << i;
+  }
+  return mask;
+}
+
+template <int M, int Extra, std::size_t... K>
+constexpr std::array<unsigned, M> overlap_masks(std::index_sequence<K...>) {
+  return {overlap_mask<M, Extra>(static_cast<int>(K))...};
+}
+
+#endif  // __AVX512F__
+
+// Row runs of a window row (Cols = M + 2 columns: a tile's window overlaps the next one's by two)
+// or of an output row (Cols = M): lane l's column j lies at row[M*l + j].
+
+// out[j][l] = row[M*l + j] for j < Cols (reads row[0 .. 16M + Cols - M)).
+template <int M, int Lanes, int Cols, class T>
+inline void load_row_run(const T* row, T (&out)[Cols][Lanes]) {
+#if defined(__AVX512F__)
+  if constexpr (lane_runs_available<T, M, Lanes>) {
+    __m512 columns[M];
+    deinterleave_lanes<M>(row, columns);
+    for (int j = 0; j < M; ++j) _mm512_storeu_ps(out[j], columns[j]);
+    // Columns M.. are the next lane's columns 0..: shifted down a lane, the last lane's after the runs.
+    for (int j = M; j < Cols; ++j) {
+      const __m512i after = _mm512_castps_si512(_mm512_set1_ps(row[16 * M + j - M]));
+      _mm512_storeu_ps(out[j], _mm512_castsi512_ps(_mm512_alignr_epi32(after, _mm512_castps_si512(columns[j - M]), 1)));
+    }
+    return;
+  }
+#endif
+  // The loops run over lanes outside and a tile's columns inside, so that GCC sees groups of
+  // interleaved accesses (columns outside gave one scalar move per value).
+  for (int l = 0; l < Lanes; ++l) {
+    NST_WINOGRAD_UNROLL
+    for (int j = 0; j < M; ++j) out[j][l] = row[M * l + j];
+  }
+  for (int l = 0; l < Lanes; ++l) {
+    NST_WINOGRAD_UNROLL
+    for (int j = M; j < Cols; ++j) out[j][l] = row[M * l + j];
+  }
+}
+
+// row[M*l + j] = in[j][l] for j < M.
+template <int M, int Lanes, class T>
+inline void store_row_run(const T (&in)[M][Lanes], T* row) {
+#if defined(__AVX512F__)
+  if constexpr (lane_runs_available<T, M, Lanes>) {
+    __m512 columns[M], runs[M];
+    for (int j = 0; j < M; ++j) columns[j] = _mm512_loadu_ps(in[j]);
+    interleave_lanes<M>(columns, runs);
+    for (int k = 0; k < M; ++k) _mm512_storeu_ps(row + 16 * k, runs[k]);
+    return;
+  }
+#endif
+  for (int l = 0; l < Lanes; ++l) {
+    NST_WINOGRAD_UNROLL
+    for (int j = 0; j < M; ++j) row[M * l + j] = in[j][l];
+  }
+}
+
+// row[M*l + j] += in[j][l] for j < Cols: first the columns M.. (which overlap the next lane's
+// first ones), then columns 0..M-1, so that no vector adds a place twice and every place gets
+// its values in the same order on every path.
+template <int M, int Lanes, int Cols, class T>
+inline void add_row_run(const T (&in)[Cols][Lanes], T* row) {
+#if defined(__AVX512F__)
+  if constexpr (lane_runs_available<T, M, Lanes> && Cols - M <= M) {
+    constexpr int extra = Cols - M;
+    static constexpr auto masks = overlap_masks<M, extra>(std::make_index_sequence<M>());
+    __m512 columns[M];
+    for (int j = 0; j < M; ++j)  // column j < extra: the previous lane's column M + j, one lane up
+      columns[j] = j < extra ? _mm512_castsi512_ps(_mm512_alignr_epi32(_mm512_castps_si512(_mm512_loadu_ps(in[M + j])),
+                                                                       _mm512_setzero_si512(), 15))
+                             : _mm512_setzero_ps();
+    __m512 runs[M];
+    interleave_lanes<M>(columns, runs);
+    for (int j = 0; j < extra; ++j) row[16 * M + j] += in[M + j][15];  // the last lane's, after the runs
+    for (int k = 0; k < M; ++k) {
+      const __m512 place = _mm512_loadu_ps(row + 16 * k);
+      _mm512_storeu_ps(
+          row + 16 * k,
+          _mm512_mask_add_ps(place, static_cast<__mmask16>(masks[static_cast<std::size_t>(k)]), place, runs[k]));
+    }
+    for (int j = 0; j < M; ++j) columns[j] = _mm512_loadu_ps(in[j]);
+    interleave_lanes<M>(columns, runs);
+    for (int k = 0; k < M; ++k) _mm512_storeu_ps(row + 16 * k, _mm512_add_ps(_mm512_loadu_ps(row + 16 * k), runs[k]));
+    return;
+  }
+#endif
+  for (int l = 0; l < Lanes; ++l) {
+    NST_WINOGRAD_UNROLL
+    for (int j = M; j < Cols; ++j) row[M * l + j] += in[j][l];
+  }
+  for (int l = 0; l < Lanes; ++l) {
+    NST_WINOGRAD_UNROLL
+    for (int j = 0; j < M; ++j) row[M * l + j] += in[j][l];
+  }
+}
+
+}  // namespace detail
+}  // namespace nst
