@@ -689,21 +689,23 @@ void winograd_output_transform(const winograd_tiling<M>& tiling, const T* m, ind
         T mt[alpha][alpha][lanes], y[M][M][lanes];
         load_positions(m + o * stride + t0, position_stride<T>(outs, stride), at.used, mt);
         sandwich<false, transform::AT>(mt, y);
+        // The bias and the ReLU in whole packets, which store_row_run reads back as such.
+        using packet = typename panel_gemm_traits<T>::packet;
+        constexpr int packet_size = panel_gemm_traits<T>::width;
+        const packet zero = Eigen::internal::pset1<packet>(T(0)), bias_value = Eigen::internal::pset1<packet>(offset);
+        for (int i = 0; i < M; ++i)
+          for (int j = 0; j < M; ++j)
+            for (int l = 0; l < lanes; l += packet_size) {
+              packet value = Eigen::internal::padd(Eigen::internal::ploadu<packet>(&y[i][j][l]), bias_value);
+              if (relu)  // negative values to 0; NaN stays, as relu()
+                value = Eigen::internal::pselect(Eigen::internal::pcmp_lt(value, zero), zero, value);
+              Eigen::internal::pstoreu(&y[i][j][l], value);
+            }
         if (at.one_row) {
           // The first `run` values of each output row lie inside the image.
           const index_t run = std::min<index_t>(M * at.used, width - at.x0[0]);
           T* origin = output + (at.item[0] * outs + o) * height * width + at.y0[0] * width + at.x0[0];
-          using packet = typename panel_gemm_traits<T>::packet;
-          constexpr int packet_size = panel_gemm_traits<T>::width;
-          const packet zero = Eigen::internal::pset1<packet>(T(0)), bias_value = Eigen::internal::pset1<packet>(offset);
           for (index_t i = 0; i < at.rows[0]; ++i) {
-            for (int j = 0; j < M; ++j)  // in whole packets, which store_row_run reads back as such
-              for (int l = 0; l < lanes; l += packet_size) {
-                packet value = Eigen::internal::padd(Eigen::internal::ploadu<packet>(&y[i][j][l]), bias_value);
-                if (relu)  // negative values to 0; NaN stays, as relu()
-                  value = Eigen::internal::pselect(Eigen::internal::pcmp_lt(value, zero), zero, value);
-                Eigen::internal::pstoreu(&y[i][j][l], value);
-              }
             T clipped[M * lanes];  // the row when it does not lie whole inside the image
             T* row = run == M * lanes ? origin + i * width : clipped;
             store_row_run<M>(y[i], row);
@@ -714,10 +716,7 @@ void winograd_output_transform(const winograd_tiling<M>& tiling, const T* m, ind
         for (int l = 0; l < at.used; ++l) {
           T* origin = output + (at.item[l] * outs + o) * height * width + at.y0[l] * width + at.x0[l];
           for (index_t i = 0; i < at.rows[l]; ++i)
-            for (index_t j = 0; j < at.cols[l]; ++j) {
-              const T value = y[i][j][l] + offset;
-              origin[i * width + j] = relu && value < T(0) ? T(0) : value;  // NaN stays, as relu()
-            }
+            for (index_t j = 0; j < at.cols[l]; ++j) origin[i * width + j] = y[i][j][l];
         }
       });
 }

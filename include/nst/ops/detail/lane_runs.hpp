@@ -19,7 +19,6 @@
 
 #include <array>
 #include <type_traits>
-#include <utility>
 
 #if defined(__AVX512F__)
 #include <immintrin.h>
@@ -57,36 +56,29 @@ struct lane_permutation {
 // Deinterleave, output column j: lane l takes value e = M*l + j, which lies in register e / 16,
 // that is in pair e / 32 at place e % 32.
 template <int M>
-constexpr lane_permutation<M / 2> deinterleave_permutation(int j) {
-  lane_permutation<M / 2> p;
-  for (int l = 0; l < 16; ++l) {
-    const int e = M * l + j;
-    p.index[e / 32][l] = e % 32;
-    p.mask[e / 32] |= 1u << l;
-  }
-  return p;
+constexpr std::array<lane_permutation<M / 2>, M> deinterleave_permutations() {
+  std::array<lane_permutation<M / 2>, M> table{};
+  for (int j = 0; j < M; ++j)
+    for (int l = 0; l < 16; ++l) {
+      const int e = M * l + j;
+      table[j].index[e / 32][l] = e % 32;
+      table[j].mask[e / 32] |= 1u << l;
+    }
+  return table;
 }
 
 // Interleave, output register k: lane i holds value e = 16k + i, tile l = e / M's column
 // j = e % M, which lies in input register j, that is in pair j / 2 at place (j % 2) * 16 + l.
 template <int M>
-constexpr lane_permutation<M / 2> interleave_permutation(int k) {
-  lane_permutation<M / 2> p;
-  for (int i = 0; i < 16; ++i) {
-    const int e = 16 * k + i, j = e % M, l = e / M;
-    p.index[j / 2][i] = j % 2 * 16 + l;
-    p.mask[j / 2] |= 1u << i;
-  }
-  return p;
-}
-
-template <int M, std::size_t... K>
-constexpr std::array<lane_permutation<M / 2>, M> deinterleave_permutations(std::index_sequence<K...>) {
-  return {deinterleave_permutation<M>(static_cast<int>(K))...};
-}
-template <int M, std::size_t... K>
-constexpr std::array<lane_permutation<M / 2>, M> interleave_permutations(std::index_sequence<K...>) {
-  return {interleave_permutation<M>(static_cast<int>(K))...};
+constexpr std::array<lane_permutation<M / 2>, M> interleave_permutations() {
+  std::array<lane_permutation<M / 2>, M> table{};
+  for (int k = 0; k < M; ++k)
+    for (int i = 0; i < 16; ++i) {
+      const int e = 16 * k + i, j = e % M, l = e / M;
+      table[k].index[j / 2][i] = j % 2 * 16 + l;
+      table[k].mask[j / 2] |= 1u << i;
+    }
+  return table;
 }
 
 // One output register from the M input registers `in`, by the permutation `p`.
@@ -104,7 +96,7 @@ inline __m512 permute_lanes(const __m512 (&in)[M], const lane_permutation<M / 2>
 // out[j] = the 16 values row[M*l + j], l < 16, for j < M.
 template <int M>
 inline void deinterleave_lanes(const float* row, __m512 (&out)[M]) {
-  static constexpr auto permutations = deinterleave_permutations<M>(std::make_index_sequence<M>());
+  static constexpr auto permutations = deinterleave_permutations<M>();
   __m512 in[M];
   for (int k = 0; k < M; ++k) in[k] = _mm512_loadu_ps(row + 16 * k);
   for (int j = 0; j < M; ++j) out[j] = permute_lanes<M>(in, permutations[static_cast<std::size_t>(j)]);
@@ -113,25 +105,21 @@ inline void deinterleave_lanes(const float* row, __m512 (&out)[M]) {
 // out[k] lane i = in[j] lane l where 16k + i = M*l + j: the 16 runs of M values, in order.
 template <int M>
 inline void interleave_lanes(const __m512 (&in)[M], __m512 (&out)[M]) {
-  static constexpr auto permutations = interleave_permutations<M>(std::make_index_sequence<M>());
+  static constexpr auto permutations = interleave_permutations<M>();
   for (int k = 0; k < M; ++k) out[k] = permute_lanes<M>(in, permutations[static_cast<std::size_t>(k)]);
 }
 
-// The overlap mask of add_row_run: lanes of output register k holding a column j < Extra of a
-// tile l >= 1 (where the previous tile's columns M.. land).
+// The overlap masks of add_row_run: the lanes of output register k that hold a column j < Extra
+// of a tile l >= 1 (where the previous tile's columns M.. land).
 template <int M, int Extra>
-constexpr unsigned overlap_mask(int k) {
-  unsigned mask = 0;
-  for (int i = 0; i < 16; ++i) {
-    const int e = 16 * k + i;
-    if (e % M < Extra && e / M >= 1) mask |= 1u << i;
-  }
-  return mask;
-}
-
-template <int M, int Extra, std::size_t... K>
-constexpr std::array<unsigned, M> overlap_masks(std::index_sequence<K...>) {
-  return {overlap_mask<M, Extra>(static_cast<int>(K))...};
+constexpr std::array<unsigned, M> overlap_masks() {
+  std::array<unsigned, M> masks{};
+  for (int k = 0; k < M; ++k)
+    for (int i = 0; i < 16; ++i) {
+      const int e = 16 * k + i;
+      if (e % M < Extra && e / M >= 1) masks[k] |= 1u << i;
+    }
+  return masks;
 }
 
 #endif  // __AVX512F__
@@ -193,7 +181,7 @@ inline void add_row_run(const T (&in)[Cols][Lanes], T* row) {
 #if defined(__AVX512F__)
   if constexpr (lane_runs_available<T, M, Lanes> && Cols - M <= M) {
     constexpr int extra = Cols - M;
-    static constexpr auto masks = overlap_masks<M, extra>(std::make_index_sequence<M>());
+    static constexpr auto masks = overlap_masks<M, extra>();
     __m512 columns[M];
     for (int j = 0; j < M; ++j)  // column j < extra: the previous lane's column M + j, one lane up
       columns[j] = j < extra ? _mm512_castsi512_ps(_mm512_alignr_epi32(_mm512_castps_si512(_mm512_loadu_ps(in[M + j])),
