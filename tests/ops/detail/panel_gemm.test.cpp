@@ -18,9 +18,10 @@ TEMPLATE_TEST_CASE("panel_gemm: equals the matrix product, L given or transposed
   using T = TestType;
   constexpr index_t panel = nst::detail::panel_columns<T>, packet = nst::detail::panel_gemm_traits<T>::width;
   const double tolerance = std::is_same<T, float>::value ? 1e-5 : 1e-13;
-  // Row counts below, at and past the register block of 8 rows; k from 1 up; whole panels, one
-  // packet alone (a panel of one packet) and panels then one packet.
-  for (const index_t rows : {1, 7, 8, 9, 64})
+  // Row counts below, at and past the register blocks of 6 and 8 rows (and their halves for the
+  // rows left over); k from 1 up; panels of two packets, one packet alone, and panels of four
+  // packets followed by one of two (3 * panel) or of one (2 * panel + packet).
+  for (const index_t rows : {1, 5, 7, 8, 9, 64})
     for (const index_t k : {1, 5, 64})
       for (const index_t n : {panel, 3 * panel, packet, 2 * panel + packet}) {
         INFO(rows << " x " << k << " times " << k << " x " << n);
