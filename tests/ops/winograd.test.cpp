@@ -1,8 +1,10 @@
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <nst/core/allocator.hpp>
 #include <nst/ops/activation.hpp>
 #include <nst/ops/conv2d.hpp>
 #include <nst/ops/winograd.hpp>
-#include <cmath>
-#include <cstring>
 #include <type_traits>
 #include <vector>
 
@@ -184,6 +186,38 @@ TEST_CASE("winograd: every thread count gives the same bits", "[ops][winograd]")
   // running into the next; a partial tile row at the bottom of each item.
   check_thread_counts_agree<4>({3, 192, 13, 150}, 160, 20);
   check_thread_counts_agree<6>({3, 192, 19, 150}, 160, 20);
+}
+
+// The input gradient writes every value of dx, whatever its memory held before: each band zeroes
+// the rows it adds onto just before it adds. In a memory plan the second scope's dx lands where
+// the first scope's dx was, here overwritten with NaN before it was freed.
+template <int M>
+void check_gradient_on_dirty_memory(const nst::shape& input, index_t outs, int seed) {
+  INFO("input " << input << ", " << outs << " outputs, F(" << M << "x" << M << ")");
+  const auto weight = nst_test::random_tensor<float>({outs, input[1], 3, 3}, seed + 1, -0.2f, 0.2f);
+  const auto dy = nst_test::random_tensor<float>({input[0], outs, input[2], input[3]}, seed + 3);
+  const nst::winograd_weights<float, M> u(weight);
+  const auto want = nst::winograd_conv3x3_backward_input(dy, u);
+  const int threads = nst::num_threads();
+  for (int t : {1, 2}) {
+    INFO(t << " threads");
+    nst::set_num_threads(t);
+    nst::memory_plan plan;
+    for (int scope = 0; scope < 2; ++scope) {
+      const nst::planned_memory planned(plan);
+      auto dx = nst::winograd_conv3x3_backward_input(dy, u);
+      CHECK(same_bits(dx, want));
+      std::fill(dx.data(), dx.data() + dx.size(), std::numeric_limits<float>::quiet_NaN());
+    }
+    CHECK(plan.planned_tensors() > 0);
+  }
+  nst::set_num_threads(threads);
+}
+
+TEST_CASE("winograd: the input gradient overwrites whatever dx's memory held", "[ops][winograd]") {
+  check_gradient_on_dirty_memory<4>({1, 24, 30, 150}, 20, 30);    // one band
+  check_gradient_on_dirty_memory<4>({3, 192, 13, 150}, 160, 40);  // bands across items, halos
+  check_gradient_on_dirty_memory<6>({3, 192, 19, 150}, 160, 50);
 }
 
 // The transient functions (kernel transformed inside the call, in chunks of rows of U for an

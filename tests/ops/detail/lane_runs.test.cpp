@@ -78,7 +78,8 @@ void check_masked_runs(std::int64_t begin, std::int64_t end) {
   std::vector<float> row = random_values(length, 5 * M + Cols);
   int with_bit = 0;
   for (int k = 0; k < length; ++k) {
-    const bool bit = k >= begin && k < end && ((k < 64 ? 0xF0F0'FF00'7777'FFFEu >> k : 0xFFFF'FFFF'3CC3'FFFFu >> (k - 64)) & 1u);
+    const bool bit =
+        k >= begin && k < end && ((k < 64 ? 0xF0F0'FF00'7777'FFFEu >> k : 0xFFFF'FFFF'3CC3'FFFFu >> (k - 64)) & 1u);
     REQUIRE(valid[k] == bit);
     with_bit += bit;
     if (!bit) row[static_cast<std::size_t>(k)] = std::numeric_limits<float>::quiet_NaN();

@@ -61,7 +61,8 @@ struct run_mask {
     for (int word = 0; word < 2; ++word) {
       const std::int64_t from = std::clamp<std::int64_t>(begin - 64 * word, 0, 64),
                          to = std::clamp<std::int64_t>(end - 64 * word, 0, 64);
-      if (from < to) mask.bits[word] = (to - from == 64 ? ~std::uint64_t(0) : (std::uint64_t(1) << (to - from)) - 1) << from;
+      if (from < to)
+        mask.bits[word] = (to - from == 64 ? ~std::uint64_t(0) : (std::uint64_t(1) << (to - from)) - 1) << from;
     }
     return mask;
   }

@@ -75,8 +75,10 @@ inline index_t round_up(index_t a, index_t multiple) { return (a + multiple - 1)
 template <bool LhsTransposed, int Packets, int Rows, class T>
 inline void panel_rows_all(const T* lhs, index_t ld, index_t r, index_t rows, index_t k, const T* v, index_t v_stride,
                            T* m, index_t m_stride) {
-  for (; r + Rows <= rows; r += Rows) panel_block<LhsTransposed, Rows, Packets>(lhs, ld, r, k, v, v_stride, m, m_stride);
-  if constexpr (Rows > 1) panel_rows_all<LhsTransposed, Packets, Rows / 2>(lhs, ld, r, rows, k, v, v_stride, m, m_stride);
+  for (; r + Rows <= rows; r += Rows)
+    panel_block<LhsTransposed, Rows, Packets>(lhs, ld, r, k, v, v_stride, m, m_stride);
+  if constexpr (Rows > 1)
+    panel_rows_all<LhsTransposed, Packets, Rows / 2>(lhs, ld, r, rows, k, v, v_stride, m, m_stride);
 }
 
 // m = L · v (see the overview) for the first n columns of v and m, whose rows are v_stride and
