@@ -648,13 +648,13 @@ void winograd_input_transform(const winograd_tiling<M>& tiling, const T* input, 
           const bool whole = x >= 0 && x + length <= width;
           for (int i = 0; i < alpha; ++i) {
             const index_t y = at.y0[0] - 1 + i;
+            const bool row_inside = y >= 0 && y < height;
             // The same run of the next channel's plane (after this channel's other groups).
             prefetch_values<false>(plane + y * width + x + height * width, length);
-            if (whole && y >= 0 && y < height) {
+            if (whole && row_inside) {
               load_row_run<M>(plane + y * width + x, d[i]);
               continue;
             }
-            const bool row_inside = y >= 0 && y < height;
             load_row_run<M>(plane + (row_inside ? y : 0) * width + x,
                             row_inside ? run_mask::values(-x, width - x) : run_mask{}, d[i]);
           }

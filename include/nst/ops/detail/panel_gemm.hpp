@@ -14,9 +14,9 @@
 //   for each column panel j, row block i:   acc = 0;  for c < k: acc += L[i, c] ⊗ v[c, j];  m[i, j] = acc
 //
 // Measured on the VGG19 shapes (one core, AVX-512, 8 x 2 panels): 111-116 GFLOP/s against 82-87
-// for Eigen's general product (which packs both operands on every call). Every m[r][t] is the sum over c in
-// order of one fused multiply-add each, whatever the blocking: results depend on the shapes only,
-// never on how the columns are split among blocks or threads. Uses Eigen's packet primitives, so
+// for Eigen's general product (which packs both operands on every call). Every m[r][t] is the
+// sum over c in order of one fused multiply-add each, whatever the blocking: results depend on
+// the shapes only, never on how the columns are split among blocks or threads. Uses Eigen's packet primitives, so
 // it vectorises for whatever instruction set Eigen targets (plain scalars when none).
 #pragma once
 
@@ -31,8 +31,9 @@ template <class T>
 struct panel_gemm_traits {
   using packet = typename Eigen::internal::packet_traits<T>::type;
   static constexpr int width = Eigen::internal::packet_traits<T>::size;  // values per packet
-  static constexpr int panel_packets = 2;                                // the scratch's unit: packets
-  static constexpr int panel_columns = panel_packets * width;            // of the blocks' columns
+  // The unit the Winograd blocks and bands round their columns to (panels of two packets).
+  static constexpr int panel_packets = 2;
+  static constexpr int panel_columns = panel_packets * width;
   // Panels of four packets need 29 vector registers (AVX-512, NEON, ...: 32).
   static constexpr bool wide_panels = EIGEN_ARCH_DEFAULT_NUMBER_OF_REGISTERS >= 32;
 };
