@@ -57,3 +57,35 @@ TEST_CASE("ad ops in a memory plan: the same gradients, every tensor from the ar
   CHECK(plan.planned_tensors() >= 10);
   CHECK(plan.planned_tensors() + 1 == plan.last_scope_tensors());  // all but the returned gradient
 }
+
+TEST_CASE("ad::conv3x3 adds its input gradient in place onto one that reached x first", "[autodiff][ops]") {
+  // x feeds a convolution with a fused ReLU and, recorded after it, a Gram loss (as relu1_1 feeds
+  // conv1_2 and its style loss): the loss's step runs first and conv3x3's step adds onto that
+  // gradient; x's gradient is the sum of the two, whichever algorithm the layer uses.
+  const auto input = nst_test::random_tensor<float>({1, 16, 20, 18}, 91);
+  const auto weight = nst_test::random_tensor<float>({16, 16, 3, 3}, 92, -0.2f, 0.2f);
+  const auto bias = nst_test::random_tensor<float>({16}, 93);
+  const auto target = nst_test::random_tensor<float>({1, 16, 16}, 94);
+  const auto dy = nst_test::random_tensor<float>({1, 16, 20, 18}, 95);
+  using layer_type = nst::conv3x3_same<float>;
+  const layer_type layers[] = {layer_type(weight, bias),
+                               layer_type(weight, bias, nst::padding_mode::zeros,
+                                          layer_type::transformed(weight, nst::conv_algorithm::winograd)),
+                               layer_type::transient(weight, bias, nst::conv_algorithm::winograd)};
+  for (const layer_type& layer : layers) {
+    INFO("Winograd: " << layer.uses_winograd());
+    nst::tape<float> tp;
+    const auto x = tp.variable(input);
+    const auto y = nst::ad::conv3x3(x, layer, true);
+    const auto gram = nst::ad::gram(x);
+    // (n/2) mse(y, y0 - dy) + mse(G, target), y0 = y's value: d/dy = dy, d/dG = 2 (G - target) / n.
+    nst::tensor<float> shifted = y.value(), grad_gram = gram.value();
+    shifted.vector() -= dy.vector();
+    grad_gram.vector() = (grad_gram.vector() - target.vector()) * (2.0f / static_cast<float>(target.size()));
+    tp.backward((static_cast<float>(dy.size()) / 2.0f) * nst::ad::mse(y, tp.constant(shifted)) +
+                nst::ad::mse(gram, tp.constant(target)));
+    nst::tensor<float> want = nst::gram_backward(grad_gram, input);
+    want.vector() += layer.backward_input(dy, nst::relu_mask(y.value())).vector();
+    CHECK(nst_test::error_of_largest(x.grad(), want) < 1e-5);  // dy passes the loss's float scaling
+  }
+}

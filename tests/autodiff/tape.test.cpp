@@ -105,8 +105,9 @@ TEST_CASE("tape: release frees an op's value, keeps its shape and the gradient p
 TEST_CASE("tape: a step runs as late as its inputs allow (a loss on an early node waits for the chain)",
           "[autodiff][tape]") {
   // x -> a -> b -> c, and a second term on a recorded after c: its step (which makes a's gradient
-  // from this term) runs only once the chain has come back to b, so a's gradient is not held
-  // through the whole chain; every gradient is still complete.
+  // from this term) runs only once the chain has come back to b's step (which also waits for a
+  // alone; of the two the newer runs first), so a's gradient is not held through the whole
+  // chain; every gradient is still complete.
   tape_d tp;
   std::vector<std::string> order;
   const auto traced = [&order](const char* name, const var_d& in) {
@@ -122,7 +123,39 @@ TEST_CASE("tape: a step runs as late as its inputs allow (a loss on an early nod
   const auto c = traced("c", b);
   const auto late = traced("late term on a", a);
   tp.backward(total(c) + total(times(late, late)));  // Σ x + Σ x², d/dx = 1 + 2x
-  CHECK(order == std::vector<std::string>{"c", "b", "late term on a", "a"});
+  CHECK(order == std::vector<std::string>{"c", "late term on a", "b", "a"});
   CHECK(x.grad()[0] == 3.0);
   CHECK(x.grad()[1] == 5.0);
+}
+
+TEST_CASE("tape: of two steps with the same newest input the newer runs first, and may add in place",
+          "[autodiff][tape]") {
+  // x -> first, x -> second (recorded after): both wait for x alone, the newer runs first and
+  // finds no gradient of x yet; the older finds the newer's and adds onto it in place.
+  tape_d tp;
+  std::vector<std::string> order;
+  std::vector<bool> found_gradient;
+  const auto in_place = [&](const char* name, const var_d& in) {
+    return in.owner().record(nst::tensor<double>(in.value()), {in},
+                             [&, name, in](const nst::tensor<double>& g, tape_d& t) {
+                               order.push_back(name);
+                               nst::tensor<double>* sum = t.gradient_so_far(in);
+                               found_gradient.push_back(sum != nullptr);
+                               if (sum)
+                                 sum->vector() += g.vector();
+                               else
+                                 t.accumulate(in, nst::tensor<double>(g));
+                             });
+  };
+  const auto x = tp.variable(nst::tensor<double>(nst::shape{2}, std::vector<double>{1, 2}));
+  const auto first = in_place("first", x);
+  const auto second = in_place("second", x);
+  tp.backward(total(first) + total(times(second, second)));  // Σ x + Σ x², d/dx = 1 + 2x
+  CHECK(order == std::vector<std::string>{"second", "first"});
+  CHECK(found_gradient == std::vector<bool>{false, true});
+  CHECK(x.grad()[0] == 3.0);
+  CHECK(x.grad()[1] == 5.0);
+  // A node that needs no gradient has none to add onto.
+  const auto constant = tp.constant(nst::tensor<double>(nst::shape{2}, 1.0));
+  CHECK(tp.gradient_so_far(constant) == nullptr);
 }

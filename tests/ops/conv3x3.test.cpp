@@ -128,3 +128,26 @@ TEST_CASE("conv3x3_same: a transient layer transforms per call and computes the 
   const nst::relu_mask mask(y);
   CHECK(nst_test::max_relative_error(transient.backward_input(dy, mask), kept.backward_input(dy, mask)) == 0.0);
 }
+
+TEST_CASE("conv3x3_same: backward_input_add adds the input gradient onto another, every algorithm", "[ops][conv3x3]") {
+  const auto x = nst_test::random_tensor<float>({1, 24, 13, 10}, 55);
+  const auto w = nst_test::random_tensor<float>({20, 24, 3, 3}, 56);
+  const auto b = nst_test::random_tensor<float>({20}, 57);
+  const auto dy = nst_test::random_tensor<float>({1, 20, 13, 10}, 58);
+  const auto earlier = nst_test::random_tensor<float>({1, 24, 13, 10}, 59);
+  const nst::conv3x3_same<float> layers[] = {
+      nst::conv3x3_same<float>(w, b), nst::conv3x3_same<float>(w, b, padding_mode::reflect),
+      nst::conv3x3_same<float>(w, b, padding_mode::zeros,
+                               nst::conv3x3_same<float>::transformed(w, conv_algorithm::winograd)),
+      nst::conv3x3_same<float>::transient(w, b, conv_algorithm::winograd)};
+  for (const auto& layer : layers) {
+    INFO("Winograd " << layer.uses_winograd() << ", padding " << static_cast<int>(layer.padding()));
+    const nst::relu_mask mask(layer.forward(x, true));
+    nst::tensor<float> want = earlier, sum = earlier;
+    want.vector() += layer.backward_input(dy, mask).vector();
+    layer.backward_input_add(dy, mask, sum);
+    CHECK(error_of_largest(sum, want) < 1e-6);
+    nst::tensor<float> other({1, 24, 13, 11});
+    CHECK(ops_test::error_id<nst::shape_error>([&] { layer.backward_input_add(dy, mask, other); }) == 166);
+  }
+}

@@ -5,10 +5,12 @@
 #include <nst/ops/activation.hpp>
 #include <nst/ops/conv2d.hpp>
 #include <nst/ops/winograd.hpp>
+#include <sstream>
 #include <type_traits>
 #include <vector>
 
 #include "../support/support.hpp"
+#include "ops_testing.hpp"
 
 namespace {
 
@@ -253,6 +255,50 @@ void check_transient_chunks(const nst::shape& input, index_t outs, int seed) {
     CHECK(same_bits(nst::winograd_conv3x3_backward_input_transient<float, M>(dy, weight, mask), dx));
   }
   nst::set_num_threads(threads);
+}
+
+// The _add functions add the input gradient onto a gradient in place: that gradient plus the
+// input gradient (to rounding: each value is added in another order), the same bits at every
+// thread count, and the transient kernel's the same bits as the whole kernel's.
+template <int M>
+void check_gradient_added(const nst::shape& input, index_t outs, int seed) {
+  INFO("input " << input << ", " << outs << " outputs, F(" << M << "x" << M << ")");
+  const auto x = nst_test::random_tensor<float>(input, seed);
+  const auto weight = nst_test::random_tensor<float>({outs, input[1], 3, 3}, seed + 1, -0.1f, 0.1f);
+  const auto dy = nst_test::random_tensor<float>({input[0], outs, input[2], input[3]}, seed + 2);
+  const auto earlier = nst_test::random_tensor<float>(input, seed + 3, -3.0f, 3.0f);
+  const nst::winograd_weights<float, M> u(weight);
+  const nst::relu_mask mask(nst::winograd_conv3x3(x, u, {}, true));
+  nst::tensor<float> want = earlier;
+  want.vector() += nst::winograd_conv3x3_backward_input(dy, u, mask).vector();
+  nst::tensor<float> sum = earlier;
+  nst::winograd_conv3x3_backward_input_add(dy, u, mask, sum);
+  CHECK(error_of_largest(sum, want) < 1e-6);
+  CHECK(error_of_largest(sum, earlier) > 0.1);  // the input gradient is not negligible beside it
+  const int threads = nst::num_threads();
+  for (int t : {1, 2, 3}) {
+    INFO(t << " threads");
+    nst::set_num_threads(t);
+    nst::tensor<float> again = earlier, transient = earlier;
+    nst::winograd_conv3x3_backward_input_add(dy, u, mask, again);
+    nst::winograd_conv3x3_backward_input_transient_add<float, M>(dy, weight, mask, transient);
+    CHECK(same_bits(again, sum));
+    CHECK(same_bits(transient, sum));
+  }
+  nst::set_num_threads(threads);
+  nst::tensor<float> other(nst::shape{input[0], input[1], input[2], input[3] + 1});
+  CHECK(ops_test::error_id<nst::shape_error>([&] { nst::winograd_conv3x3_backward_input_add(dy, u, mask, other); }) ==
+        166);
+  std::ostringstream shapes;
+  shapes << other.shape() << ", expected the input's shape " << input;
+  CHECK_THROWS_WITH((nst::winograd_conv3x3_backward_input_transient_add<float, M>(dy, weight, mask, other)),
+                    Catch::Contains(shapes.str()));
+}
+
+TEST_CASE("winograd: the input gradient added in place onto another gradient", "[ops][winograd]") {
+  check_gradient_added<4>({1, 24, 30, 150}, 20, 60);    // one band
+  check_gradient_added<6>({3, 192, 19, 150}, 160, 70);  // bands across items, halos
+  check_gradient_added<6>({1, 200, 20, 17}, 400, 80);   // one band, the transient kernel in chunks
 }
 
 TEST_CASE("winograd: input-gradient bands waste few product columns and share evenly", "[ops][winograd]") {

@@ -42,15 +42,18 @@ var<T> conv2d(const var<T>& input, const var<T>& weight, const var<T>& bias, con
 }
 
 // y = layer(x), with the ReLU fused when `relu`: one node. Gradient: layer.backward_input,
-// masked by y > 0 when relu; the mask is kept as bits (relu_mask) in the backward step, so y
-// itself is needed by nothing here and may be released (tape::release) once no later op or loss
-// reads it. No weight or bias gradient (frozen weights, which must outlive the backward pass).
+// masked by y > 0 when relu, added in place onto x's gradient when one has arrived already; the mask is kept as bits
+// (relu_mask) in the backward step, so y itself is needed by nothing here and may be released (tape::release) once no
+// later op or loss reads it. No weight or bias gradient (frozen weights, which must outlive the backward pass).
 template <class T>
 var<T> conv3x3(const var<T>& x, const conv3x3_same<T>& layer, bool relu) {
   tensor<T> y = layer.forward(x.value(), relu);
   auto mask = relu ? std::make_shared<const relu_mask>(y) : std::make_shared<const relu_mask>();
   return x.owner().record(std::move(y), {x}, [x, layer, mask](const tensor<T>& g, tape<T>& tp) {
-    tp.accumulate(x, layer.backward_input(g, *mask));
+    if (tensor<T>* sum = tp.gradient_so_far(x))
+      layer.backward_input_add(g, *mask, *sum);  // in place (the Gram loss of x came first)
+    else
+      tp.accumulate(x, layer.backward_input(g, *mask));
   });
 }
 

@@ -20,14 +20,16 @@
 //
 // The contract every backward step keeps (see record()): it reads the gradient of its own
 // output, `grad_output`, and adds (never assigns) its contribution into each input that
-// requires a gradient, through `accumulate`. Gradients of intermediate nodes are freed as soon
-// as they have been propagated; leaves keep theirs until clear().
+// requires a gradient, through `accumulate`, or in place into `gradient_so_far`. Gradients of intermediate nodes are
+// freed as soon as they have been propagated; leaves keep theirs until clear().
 //
 // Steps run as late as they may: by their newest input, newest first (each consumer of a node
 // has that node among its inputs, so it still runs before the node's own step). A loss on an
 // early layer of a network (the Gram matrix of relu1_1) then computes that layer's gradient when
 // the backward pass arrives there, instead of at the start, where it would wait through the
-// whole network beside every other layer's gradient.
+// whole network beside every other layer's gradient. Among steps with the same newest input the
+// newest runs first: the loss on relu1_1 before conv1_2's step, which then adds its input
+// gradient onto the loss's in place.
 #pragma once
 
 #include <algorithm>
@@ -123,8 +125,16 @@ class tape {
     }
   }
 
+  // The gradient that has reached `target` so far, for a backward step that adds its contribution
+  // in place (no tensor of its own, no pass of accumulate over memory); nullptr when none has
+  // arrived yet or the target needs none (then the step calls accumulate).
+  tensor<T>* gradient_so_far(const var<T>& target) {
+    node& n = nodes_[target.index()];
+    return n.requires_grad && !n.grad.empty() ? &n.grad : nullptr;
+  }
+
   // Reverse pass from a scalar (one-element) node: seeds d out/d out = 1, then runs the recorded
-  // steps by their newest input, newest first (ties: oldest step first). Throws value_error 204
+  // steps by their newest input, newest first (ties: newest step first). Throws value_error 204
   // (another tape's var), shape_error 106 (not one element).
   void backward(const var<T>& scalar) {
     NST_CHECK(&scalar.owner() == this, value_error, 204, "tape::backward: the output is on another tape");
@@ -138,8 +148,10 @@ class tape {
     std::vector<std::size_t> steps;
     for (std::size_t i = 0; i <= scalar.index(); ++i)
       if (nodes_[i].backward) steps.push_back(i);
-    std::stable_sort(steps.begin(), steps.end(),
-                     [this](std::size_t a, std::size_t b) { return nodes_[a].newest_input > nodes_[b].newest_input; });
+    std::sort(steps.begin(), steps.end(), [this](std::size_t a, std::size_t b) {
+      const std::size_t input_a = nodes_[a].newest_input, input_b = nodes_[b].newest_input;
+      return input_a != input_b ? input_a > input_b : a > b;
+    });
     for (std::size_t i : steps) {
       node& n = nodes_[i];
       if (n.grad.empty()) continue;

@@ -173,6 +173,22 @@ class conv3x3_same {
     return pad2d_backward(conv2d_backward_input(dy, *weight_, padded, {1, 0}), 1, padding_);
   }
 
+  // grad_input += backward_input(grad_output, mask), grad_input of the input's shape
+  // (shape_error 166 otherwise): the Winograd kernels add in place; im2col adds its result on.
+  void backward_input_add(const tensor<T>& grad_output, const relu_mask& mask, tensor<T>& grad_input) const {
+    if (!uses_winograd()) {
+      const tensor<T> dx = backward_input(grad_output, mask);
+      NST_CHECK(grad_input.shape() == dx.shape(), shape_error, 166,
+                "conv3x3_same::backward_input_add: the gradient to add onto is ", grad_input.shape(),
+                ", expected the input's shape ", dx.shape());
+      grad_input.vector() += dx.vector();
+    } else if (winograd_tile(grad_output.shape()) == 6) {
+      winograd_backward_input_add<6>(grad_output, mask, grad_input);
+    } else {
+      winograd_backward_input_add<4>(grad_output, mask, grad_input);
+    }
+  }
+
  private:
   template <int M>
   tensor<T> winograd_forward(const tensor<T>& x, bool relu) const {
@@ -183,6 +199,11 @@ class conv3x3_same {
   tensor<T> winograd_backward_input(const tensor<T>& grad_output, const relu_mask& mask) const {
     if (transient_) return winograd_conv3x3_backward_input_transient<T, M>(grad_output, *weight_, mask);
     return winograd_conv3x3_backward_input(grad_output, winograd_->template get<M>(), mask);
+  }
+  template <int M>
+  void winograd_backward_input_add(const tensor<T>& grad_output, const relu_mask& mask, tensor<T>& grad_input) const {
+    if (transient_) return winograd_conv3x3_backward_input_transient_add<T, M>(grad_output, *weight_, mask, grad_input);
+    winograd_conv3x3_backward_input_add(grad_output, winograd_->template get<M>(), mask, grad_input);
   }
 
   const tensor<T>* weight_ = nullptr;

@@ -870,6 +870,14 @@ void check_winograd_backward(const tensor<T>& grad_output, index_t outs, index_t
             grad_output.shape());
 }
 
+// The gradient that the _add functions add onto: x's shape [N,ins,H,W] for dy [N,outs,H,W].
+template <class T>
+void check_gradient_sum(const tensor<T>& grad_output, index_t ins, const tensor<T>& grad_input, const char* function) {
+  const shape expected{grad_output.dim(0), ins, grad_output.dim(2), grad_output.dim(3)};
+  NST_CHECK(grad_input.shape() == expected, shape_error, 166, function, ": the gradient to add onto is ",
+            grad_input.shape(), ", expected the input's shape ", expected);
+}
+
 // Rows of U_ξ per chunk of a transient kernel transform of `rows` x `other_channels` (rows: output
 // channels for the forward pass, input channels for the input gradient): at most 600K values (2.4
 // MB of float) of U, whole lane groups of 16, at least 16. 0 (transform the whole kernel) unless the
@@ -955,27 +963,22 @@ tensor<T> winograd_conv3x3(const tensor<T>& input, const winograd_weights<T, M>&
   return output;
 }
 
-// dx = conv2d_backward_input(dy, weight, x.shape(), {1, 1}) for the weight `u` was built from,
-// with dy = grad_output, or, when `mask` (of the ReLU after the convolution) is given,
-// dy = grad_output where its bit is set and 0 elsewhere (the ReLU's backward, fused).
-// grad_output [N,O,H,W] with O = u.out_channels(); mask empty or of its shape. Returns
-// [N,C,H,W]. shape_error 195/196 for other shapes, value_error 300 for empty u.
-//
-// It is the adjoint of the forward pass, with the same transformed weights U:
-//   dx = Σ_tiles B [ U_ξᵀ · (A dy Aᵀ)_ξ ] Bᵀ,
-// each (M+2)^2 result added onto the input tile it came from. Input tiles overlap, so the work is
-// cut into bands of whole tile rows (an even number, sized from the shapes only), each band's
-// first tile row adding its two top window rows (shared with the band above) into a halo of its
-// own that is added onto dx once every band is done: the bands then run in parallel, whole, in
-// one parallel region. With fewer bands than threads, one band at a time runs with its steps
-// split (dy transforms by output channel, products by position ξ, additions by input channel).
+namespace detail {
+
+// winograd_conv3x3_backward_input's checks: u not empty (value_error 300), then the shapes.
 template <class T, int M>
-tensor<T> winograd_conv3x3_backward_input(const tensor<T>& grad_output, const winograd_weights<T, M>& u,
-                                          const relu_mask& mask = {}) {
-  constexpr int positions = winograd_weights<T, M>::positions;
+void check_winograd_backward(const tensor<T>& grad_output, const winograd_weights<T, M>& u, const relu_mask& mask) {
   NST_CHECK(!u.empty(), value_error, 300,
             "winograd_conv3x3_backward_input: the winograd_weights are empty (default-constructed)");
-  detail::check_winograd_backward(grad_output, u.out_channels(), u.in_channels(), mask);
+  check_winograd_backward(grad_output, u.out_channels(), u.in_channels(), mask);
+}
+
+// dx of winograd_conv3x3_backward_input into grad_input (shapes checked), onto zeros when
+// `zero_first` (then grad_input's values may be anything), else added onto its values.
+template <class T, int M>
+void winograd_backward_input_into(const tensor<T>& grad_output, const winograd_weights<T, M>& u, const relu_mask& mask,
+                                  bool zero_first, tensor<T>& grad_input) {
+  constexpr int positions = winograd_weights<T, M>::positions;
   const index_t channels = u.in_channels(), outs = u.out_channels();
   const detail::winograd_tiling<M> tiling(grad_output.dim(0), grad_output.dim(2), grad_output.dim(3));
   const index_t height = tiling.height, width = tiling.width, tiles_x = tiling.tiles_x;
@@ -989,7 +992,6 @@ tensor<T> winograd_conv3x3_backward_input(const tensor<T>& grad_output, const wi
   const index_t stride = detail::round_up(band_tiles, detail::panel_columns<T>);  // whole panels
   const index_t w_size = positions * detail::position_stride<T>(outs, stride),
                 z_size = positions * detail::position_stride<T>(channels, stride);
-  tensor<T> grad_input({tiling.batch, channels, height, width}, uninitialized);  // zeroed band by band, below
   // A band's first tile row shares its two top window rows with the tile row above, in the band
   // before: the band adds them into its own halo [C,2,W] instead, and the halos are added onto
   // dx after every band is done (in band order), so bands never write the same value.
@@ -1040,7 +1042,7 @@ tensor<T> winograd_conv3x3_backward_input(const tensor<T>& grad_output, const wi
     steps(channels, count * 60, [&](index_t first_channel, index_t last_channel) {
       T* band_halo = has_halo ? halo.data() + band * channels * 2 * width : nullptr;
       for (index_t c = first_channel; c < last_channel; ++c) {
-        zero_band_rows(band, c);
+        if (zero_first) zero_band_rows(band, c);
         detail::winograd_gradient_scatter(tiling, z, channels, c, c + 1, first, count, stride, band_halo,
                                           grad_input.data());
       }
@@ -1074,7 +1076,44 @@ tensor<T> winograd_conv3x3_backward_input(const tensor<T>& grad_output, const wi
           }
         },
         grain_items(2 * width * bands));
+}
+
+}  // namespace detail
+
+// dx = conv2d_backward_input(dy, weight, x.shape(), {1, 1}) for the weight `u` was built from,
+// with dy = grad_output, or, when `mask` (of the ReLU after the convolution) is given,
+// dy = grad_output where its bit is set and 0 elsewhere (the ReLU's backward, fused).
+// grad_output [N,O,H,W] with O = u.out_channels(); mask empty or of its shape. Returns
+// [N,C,H,W]. shape_error 195/196 for other shapes, value_error 300 for empty u.
+//
+// It is the adjoint of the forward pass, with the same transformed weights U:
+//   dx = Σ_tiles B [ U_ξᵀ · (A dy Aᵀ)_ξ ] Bᵀ,
+// each (M+2)^2 result added onto the input tile it came from. Input tiles overlap, so the work is
+// cut into bands of whole tile rows (an even number, sized from the shapes only), each band's
+// first tile row adding its two top window rows (shared with the band above) into a halo of its
+// own that is added onto dx once every band is done: the bands then run in parallel, whole, in
+// one parallel region. With fewer bands than threads, one band at a time runs with its steps
+// split (dy transforms by output channel, products by position ξ, additions by input channel).
+//
+// winograd_conv3x3_backward_input_add adds dx onto a gradient of x's shape instead (what the
+// tape's backward step does when a gradient has reached x already): no tensor of its own, and no
+// pass that zeroes it or one that adds it on afterwards (shape_error 166 for another shape).
+template <class T, int M>
+tensor<T> winograd_conv3x3_backward_input(const tensor<T>& grad_output, const winograd_weights<T, M>& u,
+                                          const relu_mask& mask = {}) {
+  detail::check_winograd_backward(grad_output, u, mask);
+  tensor<T> grad_input({grad_output.dim(0), u.in_channels(), grad_output.dim(2), grad_output.dim(3)},
+                       uninitialized);  // zeroed band by band
+  detail::winograd_backward_input_into(grad_output, u, mask, true, grad_input);
   return grad_input;
+}
+
+template <class T, int M>
+void winograd_conv3x3_backward_input_add(const tensor<T>& grad_output, const winograd_weights<T, M>& u,
+                                         const relu_mask& mask, tensor<T>& grad_input) {
+  detail::check_winograd_backward(grad_output, u, mask);
+  detail::check_gradient_sum(grad_output, u.in_channels(), grad_input, "winograd_conv3x3_backward_input_add");
+  detail::winograd_backward_input_into(grad_output, u, mask, false, grad_input);
 }
 
 // winograd_conv3x3 and winograd_conv3x3_backward_input with the kernel weight [O,C,3,3]
@@ -1083,7 +1122,8 @@ tensor<T> winograd_conv3x3_backward_input(const tensor<T>& grad_output, const wi
 // products. When the image is one block of tiles (one band for the input gradient: the small
 // images of the 512-channel layers), U is instead transformed a chunk of rows at a time
 // (detail::transient_chunk, at most 2.4 MB), a chunk per thread, each used by its products and
-// transformed back while it is in the cache. shape_error 192-196 as the functions they stand for.
+// transformed back while it is in the cache. shape_error 192-196 as the functions they stand for
+// (and 166 for the _add function's gradient).
 template <class T, int M>
 tensor<T> winograd_conv3x3_transient(const tensor<T>& input, const tensor<T>& weight, const tensor<T>& bias = {},
                                      bool relu = false) {
@@ -1120,44 +1160,64 @@ tensor<T> winograd_conv3x3_transient(const tensor<T>& input, const tensor<T>& we
   return output;
 }
 
+namespace detail {
+
+// dx of winograd_conv3x3_backward_input_transient into grad_input (shapes checked): onto zeros when
+// `zero_first` (then grad_input's values may be anything), else added onto its values.
 template <class T, int M>
-tensor<T> winograd_conv3x3_backward_input_transient(const tensor<T>& grad_output, const tensor<T>& weight,
-                                                    const relu_mask& mask = {}) {
+void winograd_backward_input_transient_into(const tensor<T>& grad_output, const tensor<T>& weight,
+                                            const relu_mask& mask, bool zero_first, tensor<T>& grad_input) {
   constexpr int positions = winograd_weights<T, M>::positions;
-  detail::check_winograd_kernel(weight, "winograd_conv3x3_backward_input_transient");
   const index_t outs = weight.dim(0), channels = weight.dim(1);
-  detail::check_winograd_backward(grad_output, outs, channels, mask);
-  const detail::winograd_tiling<M> tiling(grad_output.dim(0), grad_output.dim(2), grad_output.dim(3));
+  const winograd_tiling<M> tiling(grad_output.dim(0), grad_output.dim(2), grad_output.dim(3));
   const index_t count = tiling.count();
   const index_t chunk =
-      detail::transient_chunk(positions, count, detail::winograd_band_tiles(positions, channels, outs), channels, outs);
-  if (chunk == 0) return winograd_conv3x3_backward_input(grad_output, winograd_weights<T, M>(weight), mask);
+      transient_chunk(positions, count, winograd_band_tiles(positions, channels, outs), channels, outs);
+  if (chunk == 0)
+    return winograd_backward_input_into(grad_output, winograd_weights<T, M>(weight), mask, zero_first, grad_input);
   // One band (as winograd_conv3x3_backward_input cuts it): dy's transform, then the chunks of
   // input channels, each through its own columns of U.
-  const index_t stride = detail::round_up(count, detail::panel_columns<T>);
-  const index_t w_stride = detail::position_stride<T>(outs, stride),
-                z_stride = detail::position_stride<T>(channels, stride);
-  T* w = detail::winograd_scratch<T>(1, positions * (w_stride + z_stride))[0].data();
+  const index_t stride = round_up(count, panel_columns<T>);
+  const index_t w_stride = position_stride<T>(outs, stride), z_stride = position_stride<T>(channels, stride);
+  T* w = winograd_scratch<T>(1, positions * (w_stride + z_stride))[0].data();
   T* z = w + positions * w_stride;
   const index_t plane = tiling.height * tiling.width;
-  tensor<T> grad_input({tiling.batch, channels, tiling.height, tiling.width});  // zeros: the scatter adds
+  if (zero_first) std::fill(grad_input.begin(), grad_input.end(), T(0));  // the scatter adds
   parallel_for(
       0, outs,
       [&](index_t o0, index_t o1) {
-        detail::winograd_gradient_transform(tiling, grad_output, mask, o0, o1, 0, count, stride, w);
+        winograd_gradient_transform(tiling, grad_output, mask, o0, o1, 0, count, stride, w);
       },
       grain_items(count * 40));
-  detail::for_each_chunk(channels, chunk, 2 * chunk * outs * positions * stride + chunk * plane,
-                         [&](index_t c0, index_t c1) {
-                           const winograd_weights<T, M> part(weight, 0, outs, c0, c1);
-                           for (int xi = 0; xi < positions; ++xi)
-                             detail::panel_gemm<true>(part.position(xi), c1 - c0, outs, w + xi * w_stride, stride,
-                                                      detail::product_columns<T>(count), z + xi * z_stride + c0 * stride,
-                                                      stride);
-                           detail::winograd_gradient_scatter(tiling, z, channels, c0, c1, 0, count, stride,
-                                                             static_cast<T*>(nullptr), grad_input.data());
-                         });
+  for_each_chunk(channels, chunk, 2 * chunk * outs * positions * stride + chunk * plane, [&](index_t c0, index_t c1) {
+    const winograd_weights<T, M> part(weight, 0, outs, c0, c1);
+    for (int xi = 0; xi < positions; ++xi)
+      panel_gemm<true>(part.position(xi), c1 - c0, outs, w + xi * w_stride, stride, product_columns<T>(count),
+                       z + xi * z_stride + c0 * stride, stride);
+    winograd_gradient_scatter(tiling, z, channels, c0, c1, 0, count, stride, static_cast<T*>(nullptr),
+                              grad_input.data());
+  });
+}
+
+}  // namespace detail
+
+template <class T, int M>
+tensor<T> winograd_conv3x3_backward_input_transient(const tensor<T>& grad_output, const tensor<T>& weight,
+                                                    const relu_mask& mask = {}) {
+  detail::check_winograd_kernel(weight, "winograd_conv3x3_backward_input_transient");
+  detail::check_winograd_backward(grad_output, weight.dim(0), weight.dim(1), mask);
+  tensor<T> grad_input({grad_output.dim(0), weight.dim(1), grad_output.dim(2), grad_output.dim(3)}, uninitialized);
+  detail::winograd_backward_input_transient_into<T, M>(grad_output, weight, mask, true, grad_input);
   return grad_input;
+}
+
+template <class T, int M>
+void winograd_conv3x3_backward_input_transient_add(const tensor<T>& grad_output, const tensor<T>& weight,
+                                                   const relu_mask& mask, tensor<T>& grad_input) {
+  detail::check_winograd_kernel(weight, "winograd_conv3x3_backward_input_transient_add");
+  detail::check_winograd_backward(grad_output, weight.dim(0), weight.dim(1), mask);
+  detail::check_gradient_sum(grad_output, weight.dim(1), grad_input, "winograd_conv3x3_backward_input_transient_add");
+  detail::winograd_backward_input_transient_into<T, M>(grad_output, weight, mask, false, grad_input);
 }
 
 }  // namespace nst
