@@ -129,7 +129,8 @@ TEST_CASE("conv3x3_same: a transient layer transforms per call and computes the 
   CHECK(nst_test::max_relative_error(transient.backward_input(dy, mask), kept.backward_input(dy, mask)) == 0.0);
 }
 
-TEST_CASE("conv3x3_same: backward_input_add adds the input gradient onto another, every algorithm", "[ops][conv3x3]") {
+TEST_CASE("conv3x3_same: forward builds the ReLU mask; backward_input_add adds onto another gradient",
+          "[ops][conv3x3]") {
   const auto x = nst_test::random_tensor<float>({1, 24, 13, 10}, 55);
   const auto w = nst_test::random_tensor<float>({20, 24, 3, 3}, 56);
   const auto b = nst_test::random_tensor<float>({20}, 57);
@@ -142,7 +143,12 @@ TEST_CASE("conv3x3_same: backward_input_add adds the input gradient onto another
       nst::conv3x3_same<float>::transient(w, b, conv_algorithm::winograd)};
   for (const auto& layer : layers) {
     INFO("Winograd " << layer.uses_winograd() << ", padding " << static_cast<int>(layer.padding()));
-    const nst::relu_mask mask(layer.forward(x, true));
+    nst::relu_mask mask;
+    const auto y = layer.forward(x, true, &mask);  // the mask built by the forward pass
+    const nst::relu_mask mask_of_y(y);
+    bool same = mask.shape() == y.shape();
+    for (nst::index_t i = 0; same && i < y.size(); ++i) same = mask[i] == mask_of_y[i];
+    CHECK(same);
     nst::tensor<float> want = earlier, sum = earlier;
     want.vector() += layer.backward_input(dy, mask).vector();
     layer.backward_input_add(dy, mask, sum);

@@ -40,6 +40,42 @@ TEST_CASE("relu_mask: bits(first) gives the 64 bits from any element on, 0 past 
   for (nst::index_t i = 0; i < y.size(); ++i) CHECK(dx[i] == (y[i] > 0.0f ? dy[i] : 0.0f));
 }
 
+TEMPLATE_TEST_CASE("relu_mask: mark_positive sets the bits of runs from any element, from several threads",
+                   "[ops][relu_mask]", float, double) {
+  using T = TestType;
+  // 300 elements with zeros, -0, a NaN and tiny positives; runs of every length up to 100 from
+  // every offset up to 70 (inside a word, up to its end, across one or two word edges).
+  auto y = nst_test::random_tensor<T>({3, 100}, 52);
+  y[0] = T(0);
+  y[63] = -T(0);
+  y[64] = std::numeric_limits<T>::quiet_NaN();
+  y[128] = T(1e-30);
+  const nst::relu_mask want(y);
+  bool same = true;
+  for (nst::index_t first = 0; first < 70; ++first)
+    for (nst::index_t count = 1; count <= 100; ++count) {
+      nst::relu_mask mask(y.shape());
+      mask.mark_positive(first, y.data() + first, count);
+      for (nst::index_t i = 0; i < y.size(); ++i)
+        same = same && mask[i] == (i >= first && i < first + count && want[i]);
+    }
+  CHECK(same);
+  // Runs of 6 marked in parallel, neighbours sharing words: the bits of the whole output.
+  for (int threads : {1, 2, 3}) {
+    const ops_test::thread_count scoped(threads);
+    nst::relu_mask mask(y.shape());
+    nst::parallel_for(
+        0, y.size() / 6,
+        [&](nst::index_t first_run, nst::index_t last_run) {
+          for (nst::index_t run = first_run; run < last_run; ++run) mask.mark_positive(6 * run, y.data() + 6 * run, 6);
+        },
+        1);
+    bool all = true;
+    for (nst::index_t i = 0; i < y.size(); ++i) all = all && mask[i] == want[i];
+    CHECK(all);
+  }
+}
+
 TEMPLATE_TEST_CASE("gate_values: each value where its bit is set, +0 elsewhere, whatever the value", "[ops][relu_mask]",
                    float, double) {
   const TestType nan = std::numeric_limits<TestType>::quiet_NaN(), inf = std::numeric_limits<TestType>::infinity();

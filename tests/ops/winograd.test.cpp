@@ -301,6 +301,44 @@ TEST_CASE("winograd: the input gradient added in place onto another gradient", "
   check_gradient_added<6>({1, 200, 20, 17}, 400, 80);   // one band, the transient kernel in chunks
 }
 
+// The ReLU mask built by the forward pass as it writes the output has the bits of the mask built
+// from the output afterwards, at every thread count (tile groups of one row, across rows, at the
+// image's edges; whole blocks and steps split; the transient kernel whole and in chunks).
+template <int M>
+void check_mask_from_forward(const nst::shape& input, index_t outs, int seed) {
+  INFO("input " << input << ", " << outs << " outputs, F(" << M << "x" << M << ")");
+  const auto x = nst_test::random_tensor<float>(input, seed);
+  const auto weight = nst_test::random_tensor<float>({outs, input[1], 3, 3}, seed + 1, -0.1f, 0.1f);
+  const auto bias = nst_test::random_tensor<float>({outs}, seed + 2);
+  const nst::winograd_weights<float, M> u(weight);
+  const int threads = nst::num_threads();
+  for (int t : {1, 2, 3}) {
+    INFO(t << " threads");
+    nst::set_num_threads(t);
+    nst::relu_mask kept, transient;
+    const auto y = nst::winograd_conv3x3(x, u, bias, true, &kept);
+    const auto y_transient = nst::winograd_conv3x3_transient<float, M>(x, weight, bias, true, &transient);
+    const nst::relu_mask want(y);
+    REQUIRE(kept.shape() == y.shape());
+    REQUIRE(transient.shape() == y.shape());
+    bool same = true, any = false;
+    for (index_t i = 0; i < y.size(); ++i) {
+      same = same && kept[i] == want[i] && transient[i] == want[i];
+      any = any || want[i];
+    }
+    CHECK(same);
+    CHECK(any);
+    CHECK(same_bits(y_transient, y));
+  }
+  nst::set_num_threads(threads);
+}
+
+TEST_CASE("winograd: the forward pass builds the ReLU mask of its output", "[ops][winograd]") {
+  check_mask_from_forward<6>({2, 24, 40, 150}, 20, 90);    // groups of one tile row, blocks
+  check_mask_from_forward<4>({1, 16, 21, 9}, 24, 100);     // narrow: groups across rows, edges
+  check_mask_from_forward<6>({1, 200, 20, 17}, 400, 110);  // the transient kernel in chunks
+}
+
 TEST_CASE("winograd: input-gradient bands waste few product columns and share evenly", "[ops][winograd]") {
   using nst::detail::winograd_band_rows;
   // conv1_2 at 256 px, F(6x6): 43 rows of 43 tiles, target 128 tiles. The target's 3 rows (129

@@ -47,8 +47,9 @@ var<T> conv2d(const var<T>& input, const var<T>& weight, const var<T>& bias, con
 // later op or loss reads it. No weight or bias gradient (frozen weights, which must outlive the backward pass).
 template <class T>
 var<T> conv3x3(const var<T>& x, const conv3x3_same<T>& layer, bool relu) {
-  tensor<T> y = layer.forward(x.value(), relu);
-  auto mask = relu ? std::make_shared<const relu_mask>(y) : std::make_shared<const relu_mask>();
+  auto built = std::make_shared<relu_mask>();  // empty without the ReLU
+  tensor<T> y = layer.forward(x.value(), relu, relu ? built.get() : nullptr);
+  std::shared_ptr<const relu_mask> mask = std::move(built);
   return x.owner().record(std::move(y), {x}, [x, layer, mask](const tensor<T>& g, tape<T>& tp) {
     if (tensor<T>* sum = tp.gradient_so_far(x))
       layer.backward_input_add(g, *mask, *sum);  // in place (the Gram loss of x came first)

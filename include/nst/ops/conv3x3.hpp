@@ -144,15 +144,17 @@ class conv3x3_same {
   bool uses_winograd() const { return winograd_ != nullptr || transient_; }
   padding_mode padding() const { return padding_; }
 
-  // conv(x) + bias, then max(., 0) when `relu`: x [N,C,H,W] -> [N,O,H,W] (conv2d's errors).
-  tensor<T> forward(const tensor<T>& x, bool relu) const {
+  // conv(x) + bias, then max(., 0) when `relu`: x [N,C,H,W] -> [N,O,H,W] (conv2d's errors). With
+  // `mask`, *mask becomes relu_mask of the result (Winograd builds it as it writes the output).
+  tensor<T> forward(const tensor<T>& x, bool relu, relu_mask* mask = nullptr) const {
     if (uses_winograd())
-      return winograd_tile(x.shape()) == 6 ? winograd_forward<6>(x, relu) : winograd_forward<4>(x, relu);
+      return winograd_tile(x.shape()) == 6 ? winograd_forward<6>(x, relu, mask) : winograd_forward<4>(x, relu, mask);
     tensor<T> y = padding_ == padding_mode::zeros
                       ? conv2d(x, *weight_, *bias_, {1, 1})
                       : conv2d(pad2d(x, 1, padding_), *weight_, *bias_, {1, 0});
     if (relu)
       for (T& v : y) v = v < T(0) ? T(0) : v;  // in place: NaN stays, as relu()
+    if (mask != nullptr) *mask = relu_mask(y);
     return y;
   }
 
@@ -191,9 +193,9 @@ class conv3x3_same {
 
  private:
   template <int M>
-  tensor<T> winograd_forward(const tensor<T>& x, bool relu) const {
-    if (transient_) return winograd_conv3x3_transient<T, M>(x, *weight_, *bias_, relu);
-    return winograd_conv3x3(x, winograd_->template get<M>(), *bias_, relu);
+  tensor<T> winograd_forward(const tensor<T>& x, bool relu, relu_mask* mask) const {
+    if (transient_) return winograd_conv3x3_transient<T, M>(x, *weight_, *bias_, relu, mask);
+    return winograd_conv3x3(x, winograd_->template get<M>(), *bias_, relu, mask);
   }
   template <int M>
   tensor<T> winograd_backward_input(const tensor<T>& grad_output, const relu_mask& mask) const {

@@ -697,10 +697,12 @@ void winograd_products(const winograd_weights<T, M>& u, index_t first_xi, index_
 // Y = Aᵀ M A (+ bias, ReLU when `relu`) for output channels [first_out, last_out) of the block of
 // tiles first..first+count-1, a lane group of tiles at a time, written where each lies
 // inside the image: m[ξ*P + o*stride + t] (P = position_stride(O, stride)) from winograd_products.
+// With a `mask` (of the output's shape, bits clear), each value's bit is set where it is > 0, from
+// the row just stored (in the cache).
 template <int M, class T>
 void winograd_output_transform(const winograd_tiling<M>& tiling, const T* m, index_t outs, index_t first_out,
                                index_t last_out, index_t first, index_t count, index_t stride, const tensor<T>& bias,
-                               bool relu, T* output) {
+                               bool relu, T* output, relu_mask* mask) {
   using transform = winograd_matrices<M>;
   constexpr int alpha = transform::alpha, lanes = winograd_lanes<T>;
   const index_t height = tiling.height, width = tiling.width;
@@ -734,12 +736,25 @@ void winograd_output_transform(const winograd_tiling<M>& tiling, const T* m, ind
             else
               store_row_run<M>(y[i], run_mask::values(0, run), origin + i * width);
           }
+          // After the block's last group in this tile row, the bits of the rows' part that the
+          // block covers, from the rows still in the cache: a run per row, not per group, so that
+          // only the ends of the part take mark_positive's atomic edge words (per group, they were
+          // a sixth of this transform's time on two threads).
+          const index_t tile_x = at.x0[0] / M;  // t0 counts from the block's first tile
+          if (mask != nullptr && (tile_x + at.used == tiling.tiles_x || t0 + at.used == count)) {
+            const index_t from_x = std::max<index_t>(0, tile_x - t0) * M, end_x = at.x0[0] + run;
+            T* rows = origin - at.x0[0] + from_x;
+            for (index_t i = 0; i < at.rows[0]; ++i)
+              mask->mark_positive(rows + i * width - output, rows + i * width, end_x - from_x);
+          }
           return;
         }
         for (int l = 0; l < at.used; ++l) {
           T* origin = output + (at.item[l] * outs + o) * height * width + at.y0[l] * width + at.x0[l];
-          for (index_t i = 0; i < at.rows[l]; ++i)
+          for (index_t i = 0; i < at.rows[l]; ++i) {
             for (index_t j = 0; j < at.cols[l]; ++j) origin[i * width + j] = y[i][j][l];
+            if (mask != nullptr) mask->mark_positive(origin + i * width - output, origin + i * width, at.cols[l]);
+          }
         }
       });
 }
@@ -911,9 +926,10 @@ void for_each_chunk(index_t count, index_t chunk, index_t work_per_chunk, Body&&
 // y = conv2d(input, weight, bias, {1, 1}) for the weight `u` was built from, then y = max(y, 0)
 // when `relu` (fused: no second pass). input [N,C,H,W] with C = u.in_channels(); bias [O] or
 // empty. Output [N,O,H,W]. shape_error 193/194 for other shapes, value_error 300 for empty u.
+// With `mask`, *mask becomes relu_mask(y), built as y is written (the same bits).
 template <class T, int M>
 tensor<T> winograd_conv3x3(const tensor<T>& input, const winograd_weights<T, M>& u, const tensor<T>& bias = {},
-                           bool relu = false) {
+                           bool relu = false, relu_mask* mask = nullptr) {
   constexpr int positions = winograd_weights<T, M>::positions;
   NST_CHECK(!u.empty(), value_error, 300, "winograd_conv3x3: the winograd_weights are empty (default-constructed)");
   detail::check_winograd_forward(input, u.out_channels(), u.in_channels(), bias);
@@ -929,6 +945,7 @@ tensor<T> winograd_conv3x3(const tensor<T>& input, const winograd_weights<T, M>&
   const index_t v_size = positions * detail::position_stride<T>(channels, block),
                 m_size = positions * detail::position_stride<T>(outs, block);
   tensor<T> output({tiling.batch, outs, tiling.height, tiling.width}, uninitialized);  // every tile written
+  if (mask != nullptr) *mask = relu_mask(output.shape());
   // Each block's three steps on one thread, the blocks split among the threads (one parallel
   // region: no thread waits for another inside it, which matters on a loaded machine) when
   // there are blocks enough; otherwise one block at a time with each step split (by channel,
@@ -952,7 +969,7 @@ tensor<T> winograd_conv3x3(const tensor<T>& input, const winograd_weights<T, M>&
     steps(positions, 2 * channels * outs * block,
           [&](index_t x0, index_t x1) { detail::winograd_products<false>(u, x0, x1, count, block, v, m); });
     steps(outs, count * 200, [&](index_t o0, index_t o1) {
-      detail::winograd_output_transform(tiling, m, outs, o0, o1, first, count, block, bias, relu, output.data());
+      detail::winograd_output_transform(tiling, m, outs, o0, o1, first, count, block, bias, relu, output.data(), mask);
     });
   };
   if (whole_blocks) {
@@ -1129,7 +1146,7 @@ void winograd_conv3x3_backward_input_add(const tensor<T>& grad_output, const win
 // (and 166 for the _add function's gradient).
 template <class T, int M>
 tensor<T> winograd_conv3x3_transient(const tensor<T>& input, const tensor<T>& weight, const tensor<T>& bias = {},
-                                     bool relu = false) {
+                                     bool relu = false, relu_mask* mask = nullptr) {
   constexpr int positions = winograd_weights<T, M>::positions;
   detail::check_winograd_kernel(weight, "winograd_conv3x3_transient");
   const index_t outs = weight.dim(0), channels = weight.dim(1);
@@ -1138,7 +1155,7 @@ tensor<T> winograd_conv3x3_transient(const tensor<T>& input, const tensor<T>& we
   const index_t count = tiling.count();
   const index_t chunk = detail::transient_chunk(
       positions, count, detail::winograd_block_tiles(positions, channels, outs), outs, channels);
-  if (chunk == 0) return winograd_conv3x3(input, winograd_weights<T, M>(weight), bias, relu);
+  if (chunk == 0) return winograd_conv3x3(input, winograd_weights<T, M>(weight), bias, relu, mask);
   // One block (as winograd_conv3x3 cuts it): its input transform, then the chunks of output
   // channels, each through its own part of U.
   const index_t block = detail::round_up(count, detail::panel_columns<T>);
@@ -1147,6 +1164,7 @@ tensor<T> winograd_conv3x3_transient(const tensor<T>& input, const tensor<T>& we
   T* v = detail::winograd_scratch<T>(1, positions * (v_stride + m_stride))[0].data();
   T* m = v + positions * v_stride;
   tensor<T> output({tiling.batch, outs, tiling.height, tiling.width}, uninitialized);
+  if (mask != nullptr) *mask = relu_mask(output.shape());
   parallel_for(
       0, channels,
       [&](index_t c0, index_t c1) {
@@ -1158,7 +1176,7 @@ tensor<T> winograd_conv3x3_transient(const tensor<T>& input, const tensor<T>& we
     for (int xi = 0; xi < positions; ++xi)
       detail::panel_gemm<false>(part.position(xi), o1 - o0, channels, v + xi * v_stride, block,
                                 detail::product_columns<T>(count), m + xi * m_stride + o0 * block, block);
-    detail::winograd_output_transform(tiling, m, outs, o0, o1, 0, count, block, bias, relu, output.data());
+    detail::winograd_output_transform(tiling, m, outs, o0, o1, 0, count, block, bias, relu, output.data(), mask);
   });
   return output;
 }
