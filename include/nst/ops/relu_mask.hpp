@@ -7,6 +7,9 @@
 //   nst::relu_mask mask(y);                 // bit i = y[i] > 0
 //   bool passes = mask[i];
 //   auto dx = nst::relu_backward(dy, mask); // dy where the bit is set, else 0
+//
+// A kernel that writes y can build the mask as it goes (relu_mask(shape), then mark_positive on
+// each run it has written, while the run is in the cache), as the Winograd convolution does.
 #pragma once
 
 #include <algorithm>
