@@ -36,6 +36,17 @@ struct shape_case {
   index_t n, c, h, w, o;
 };
 
+// A random layer for `input` [N,C,H,W] and `outs` output channels: x, a kernel with values in
+// ±weight_scale, a bias and an output gradient dy, from seeds seed .. seed+3.
+struct random_layer {
+  nst::tensor<float> x, weight, bias, dy;
+  random_layer(const nst::shape& input, index_t outs, int seed, float weight_scale)
+      : x(nst_test::random_tensor<float>(input, seed)),
+        weight(nst_test::random_tensor<float>({outs, input[1], 3, 3}, seed + 1, -weight_scale, weight_scale)),
+        bias(nst_test::random_tensor<float>({outs}, seed + 2)),
+        dy(nst_test::random_tensor<float>({input[0], outs, input[2], input[3]}, seed + 3)) {}
+};
+
 // Odd sizes (partial tiles on both edges), N > 1, channel counts that divide nothing, images
 // smaller than one tile (lane groups across tile rows); the wide ones (16 tiles or more a row:
 // one-row groups, vectorised row-run loads and stores) have groups of 16 tiles, partial groups
@@ -149,10 +160,8 @@ TEST_CASE("winograd: VGG-sized layers match conv2d at every thread count", "[ops
 template <int M>
 void check_thread_counts_agree(const nst::shape& input, index_t outs, int seed) {
   INFO("input " << input << ", " << outs << " outputs, F(" << M << "x" << M << ")");
-  const auto x = nst_test::random_tensor<float>(input, seed);
-  const auto weight = nst_test::random_tensor<float>({outs, input[1], 3, 3}, seed + 1, -0.2f, 0.2f);
-  const auto bias = nst_test::random_tensor<float>({outs}, seed + 2);
-  const auto dy = nst_test::random_tensor<float>({input[0], outs, input[2], input[3]}, seed + 3);
+  const random_layer layer(input, outs, seed, 0.2f);
+  const auto &x = layer.x, &weight = layer.weight, &bias = layer.bias, &dy = layer.dy;
   const nst::winograd_weights<float, M> u(weight);
   const int threads = nst::num_threads();
   nst::set_num_threads(1);
@@ -196,8 +205,8 @@ TEST_CASE("winograd: every thread count gives the same bits", "[ops][winograd]")
 template <int M>
 void check_gradient_on_dirty_memory(const nst::shape& input, index_t outs, int seed) {
   INFO("input " << input << ", " << outs << " outputs, F(" << M << "x" << M << ")");
-  const auto weight = nst_test::random_tensor<float>({outs, input[1], 3, 3}, seed + 1, -0.2f, 0.2f);
-  const auto dy = nst_test::random_tensor<float>({input[0], outs, input[2], input[3]}, seed + 3);
+  const random_layer layer(input, outs, seed, 0.2f);
+  const auto &weight = layer.weight, &dy = layer.dy;
   const nst::winograd_weights<float, M> u(weight);
   const auto want = nst::winograd_conv3x3_backward_input(dy, u);
   const int threads = nst::num_threads();
@@ -239,10 +248,8 @@ void check_transient_chunks(const nst::shape& input, index_t outs, int seed) {
   REQUIRE(nst::detail::transient_chunk(positions, tiling.count(),
                                        nst::detail::winograd_band_tiles(positions, channels, outs), channels,
                                        outs) > 0);
-  const auto x = nst_test::random_tensor<float>(input, seed);
-  const auto weight = nst_test::random_tensor<float>({outs, channels, 3, 3}, seed + 1, -0.1f, 0.1f);
-  const auto bias = nst_test::random_tensor<float>({outs}, seed + 2);
-  const auto dy = nst_test::random_tensor<float>({input[0], outs, input[2], input[3]}, seed + 3);
+  const random_layer layer(input, outs, seed, 0.1f);
+  const auto &x = layer.x, &weight = layer.weight, &bias = layer.bias, &dy = layer.dy;
   const nst::winograd_weights<float, M> u(weight);
   const auto y = nst::winograd_conv3x3(x, u, bias, true);
   const nst::relu_mask mask(y);
@@ -263,10 +270,9 @@ void check_transient_chunks(const nst::shape& input, index_t outs, int seed) {
 template <int M>
 void check_gradient_added(const nst::shape& input, index_t outs, int seed) {
   INFO("input " << input << ", " << outs << " outputs, F(" << M << "x" << M << ")");
-  const auto x = nst_test::random_tensor<float>(input, seed);
-  const auto weight = nst_test::random_tensor<float>({outs, input[1], 3, 3}, seed + 1, -0.1f, 0.1f);
-  const auto dy = nst_test::random_tensor<float>({input[0], outs, input[2], input[3]}, seed + 2);
-  const auto earlier = nst_test::random_tensor<float>(input, seed + 3, -3.0f, 3.0f);
+  const random_layer layer(input, outs, seed, 0.1f);
+  const auto &x = layer.x, &weight = layer.weight, &dy = layer.dy;
+  const auto earlier = nst_test::random_tensor<float>(input, seed + 4, -3.0f, 3.0f);
   const nst::winograd_weights<float, M> u(weight);
   const nst::relu_mask mask(nst::winograd_conv3x3(x, u, {}, true));
   nst::tensor<float> want = earlier;
@@ -307,9 +313,8 @@ TEST_CASE("winograd: the input gradient added in place onto another gradient", "
 template <int M>
 void check_mask_from_forward(const nst::shape& input, index_t outs, int seed) {
   INFO("input " << input << ", " << outs << " outputs, F(" << M << "x" << M << ")");
-  const auto x = nst_test::random_tensor<float>(input, seed);
-  const auto weight = nst_test::random_tensor<float>({outs, input[1], 3, 3}, seed + 1, -0.1f, 0.1f);
-  const auto bias = nst_test::random_tensor<float>({outs}, seed + 2);
+  const random_layer layer(input, outs, seed, 0.1f);
+  const auto &x = layer.x, &weight = layer.weight, &bias = layer.bias;
   const nst::winograd_weights<float, M> u(weight);
   const int threads = nst::num_threads();
   for (int t : {1, 2, 3}) {
