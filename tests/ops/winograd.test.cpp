@@ -341,6 +341,7 @@ void check_mask_from_forward(const nst::shape& input, index_t outs, int seed) {
 TEST_CASE("winograd: the forward pass builds the ReLU mask of its output", "[ops][winograd]") {
   check_mask_from_forward<6>({2, 24, 40, 150}, 20, 90);    // groups of one tile row, blocks
   check_mask_from_forward<4>({1, 16, 21, 9}, 24, 100);     // narrow: groups across rows, edges
+  check_mask_from_forward<4>({2, 16, 9, 10}, 24, 120);     // narrow: groups across items
   check_mask_from_forward<6>({1, 200, 20, 17}, 400, 110);  // the transient kernel in chunks
 }
 

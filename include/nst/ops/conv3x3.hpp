@@ -179,10 +179,8 @@ class conv3x3_same {
   // (shape_error 166 otherwise): the Winograd kernels add in place; im2col adds its result on.
   void backward_input_add(const tensor<T>& grad_output, const relu_mask& mask, tensor<T>& grad_input) const {
     if (!uses_winograd()) {
-      const tensor<T> dx = backward_input(grad_output, mask);
-      NST_CHECK(grad_input.shape() == dx.shape(), shape_error, 166,
-                "conv3x3_same::backward_input_add: the gradient to add onto is ", grad_input.shape(),
-                ", expected the input's shape ", dx.shape());
+      const tensor<T> dx = backward_input(grad_output, mask);  // grad_output checked there
+      detail::check_gradient_sum(grad_output, weight_->dim(1), grad_input, "conv3x3_same::backward_input_add");
       grad_input.vector() += dx.vector();
     } else if (winograd_tile(grad_output.shape()) == 6) {
       winograd_backward_input_add<6>(grad_output, mask, grad_input);

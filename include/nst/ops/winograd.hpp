@@ -749,12 +749,22 @@ void winograd_output_transform(const winograd_tiling<M>& tiling, const T* m, ind
           }
           return;
         }
+        // Lanes of several tile rows (narrow images): the mask's bits per tile row the group
+        // covers, after its last lane there, as above (per lane, every 4- or 6-value run took a
+        // locked instruction).
+        int row_start = 0;  // the lane that begins the current tile row
         for (int l = 0; l < at.used; ++l) {
           T* origin = output + (at.item[l] * outs + o) * height * width + at.y0[l] * width + at.x0[l];
-          for (index_t i = 0; i < at.rows[l]; ++i) {
+          for (index_t i = 0; i < at.rows[l]; ++i)
             for (index_t j = 0; j < at.cols[l]; ++j) origin[i * width + j] = y[i][j][l];
-            if (mask != nullptr) mask->mark_positive(origin + i * width - output, origin + i * width, at.cols[l]);
+          if (l + 1 < at.used && at.item[l + 1] == at.item[l] && at.y0[l + 1] == at.y0[l]) continue;
+          if (mask != nullptr) {
+            T* rows = origin - at.x0[l] + at.x0[row_start];
+            const index_t length = at.x0[l] + at.cols[l] - at.x0[row_start];
+            for (index_t i = 0; i < at.rows[l]; ++i)
+              mask->mark_positive(rows + i * width - output, rows + i * width, length);
           }
+          row_start = l + 1;
         }
       });
 }
