@@ -1,4 +1,6 @@
+#include <fstream>
 #include <nst/style/color.hpp>
+#include <string>
 
 #include "../support/support.hpp"
 
@@ -100,4 +102,50 @@ TEST_CASE("luminance_image and match_luminance: grey images with the reference's
   const auto [content_mean, content_cov] = color_statistics(grey);
   CHECK(mean(0) == Approx(content_mean(0)).epsilon(1e-9));
   CHECK(cov(0, 0) == Approx(content_cov(0, 0)).epsilon(1e-9));
+}
+
+namespace {
+// How far the process's peak resident set grows while `work` runs, in bytes: the peak is reset
+// first (Linux: "5" written to /proc/self/clear_refs) and read from /proc/self/status after.
+// -1 where the peak cannot be reset (not Linux, or not allowed).
+template <class Work>
+long long peak_memory_growth(Work&& work) {
+  auto peak_kib = [] {
+    std::ifstream status("/proc/self/status");
+    for (std::string line; std::getline(status, line);)
+      if (line.rfind("VmHWM:", 0) == 0) return std::stoll(line.substr(6));
+    return -1LL;
+  };
+  {
+    std::ofstream reset("/proc/self/clear_refs");
+    if (!(reset << "5" << std::flush)) return -1;
+  }
+  const long long before = peak_kib();
+  work();
+  const long long after = peak_kib();
+  return before < 0 || after < 0 ? -1 : (after - before) * 1024;
+}
+}  // namespace
+
+TEST_CASE("match_colors and its moments make no copy of a large image", "[style][color]") {
+  // A 2048x2048 content made four copies in double (320 MB) before any colour matching, and the
+  // nst command's --max-memory fitted its estimate to that constant instead of the iterations.
+  const nst::shape s{1, 3, 1536, 1536};
+  nst::tensor<float> image(s);
+  for (nst::index_t i = 0; i < image.size(); ++i) image[i] = static_cast<float>((i * 7919) % 1000) / 1000.0f;
+  const long long image_bytes = image.size() * static_cast<long long>(sizeof(float));
+  nst::detail::feature_moments<double> moments;
+  const long long for_moments = peak_memory_growth([&] { moments = nst::detail::color_moments(image, "test"); });
+  if (for_moments < 0) {
+    WARN("the peak resident set cannot be reset here: not measured");
+    return;
+  }
+  CHECK(for_moments < image_bytes / 8);
+  CHECK(moments.mean[0] == Approx(0.4995).margin(1e-3));
+  CHECK(moments.covariance[0] == Approx(0.0833).margin(1e-3));  // values spread evenly over [0, 1)
+  nst::tensor<float> recoloured;
+  const long long for_matching =
+      peak_memory_growth([&] { recoloured = nst::match_colors(image, image, nst::color_match::pca); });
+  CHECK(for_matching < image_bytes + image_bytes / 4);            // the result, nothing more
+  CHECK(nst_test::max_relative_error(recoloured, image) < 1e-4);  // matched to itself: unchanged
 }

@@ -90,12 +90,30 @@ tensor<T> original_colors(const tensor<T>& stylized, const tensor<T>& content) {
 enum class color_match { none, cholesky, pca };
 
 namespace detail {
-// The pixels' mean [3] and colour covariance [3,3] of an RGB image [1,3,H,W], in double.
+inline void check_rgb_image(const shape& s, const char* what) {
+  NST_CHECK(s.rank() == 4 && s[0] == 1 && s[1] == 3 && s[2] * s[3] > 0, shape_error, 186, what,
+            ": expected an RGB image [1,3,H,W], got ", s);
+}
+
+// The pixels' mean [3] and colour covariance [3,3] of an RGB image [1,3,H,W], summed in double
+// straight from its colour planes: no copy of the image is made (the content may be a large
+// photo, whose copy in double would be 24 bytes a pixel: 100 MB at 2048x2048).
 template <class T>
 feature_moments<double> color_moments(const tensor<T>& rgb, const char* what) {
-  NST_CHECK(rgb.rank() == 4 && rgb.dim(0) == 1 && rgb.dim(1) == 3 && rgb.size() > 0, shape_error, 186, what,
-            ": expected an RGB image [1,3,H,W], got ", rgb.shape());
-  return weighted_moments(rgb.template cast<double>());
+  check_rgb_image(rgb.shape(), what);
+  const index_t pixels = rgb.dim(2) * rgb.dim(3);
+  auto plane = [&](index_t c) {
+    return Eigen::Map<const Eigen::Array<T, Eigen::Dynamic, 1>>(rgb.data() + c * pixels, pixels)
+        .template cast<double>();
+  };
+  feature_moments<double> m{tensor<double>({3}), tensor<double>({3, 3})};
+  for (index_t c = 0; c < 3; ++c) m.mean[c] = plane(c).sum() / static_cast<double>(pixels);
+  for (index_t a = 0; a < 3; ++a)
+    for (index_t b = 0; b <= a; ++b) {
+      const double sum = ((plane(a) - m.mean[a]) * (plane(b) - m.mean[b])).sum();
+      m.covariance[a * 3 + b] = m.covariance[b * 3 + a] = sum / static_cast<double>(pixels);
+    }
+  return m;
 }
 
 // Σ + εI with ε = 1e-6 · tr(Σ)/3 + 1e-12, so a flat-coloured image still has an invertible covariance.
@@ -118,9 +136,11 @@ inline Eigen::Matrix3d symmetric_power(const Eigen::Matrix3d& m, double power) {
 // returns source). Values are not clamped (a few may leave [0,1]); shape_error 186.
 template <class T>
 tensor<T> match_colors(const tensor<T>& source, const tensor<T>& reference, color_match method) {
+  detail::check_rgb_image(source.shape(), "match_colors (source)");
+  detail::check_rgb_image(reference.shape(), "match_colors (reference)");
+  if (method == color_match::none) return source;
   const detail::feature_moments<double> s = detail::color_moments(source, "match_colors (source)");
   const detail::feature_moments<double> r = detail::color_moments(reference, "match_colors (reference)");
-  if (method == color_match::none) return source;
   const Eigen::Matrix3d cs = detail::regularised(s.covariance), cr = detail::regularised(r.covariance);
   Eigen::Matrix3d a;
   if (method == color_match::cholesky) {
