@@ -263,7 +263,7 @@ std::function<void()> case_run(const bench_case& c, nst::conv_algorithm algorith
     return [s] {
       const nst::var<float> x = s->tp.variable(s->image);
       auto features = s->net.features(s->tp, x, {"relu5_1"});
-      s->tp.backward(nst::ad::sum(features["relu5_1"]));
+      s->tp.backward(nst::ad::sum(features["relu5_1"]), nst::spent_values::release);
       s->gradient = x.grad();
       s->tp.clear();
     };
@@ -291,7 +291,7 @@ std::function<void()> case_run(const bench_case& c, nst::conv_algorithm algorith
     const nst::feature_vars<float> features = s->net.features(s->tp, image, terms->layers());
     s->parts.clear();
     const nst::var<float> total = terms->evaluate(nst::loss_inputs<float>{image, features}, &s->parts);
-    s->tp.backward(total);
+    s->tp.backward(total, nst::spent_values::release);  // as stylize
     s->gradient = image.grad();
     s->tp.clear();
   };

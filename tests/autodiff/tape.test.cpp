@@ -102,6 +102,47 @@ TEST_CASE("tape: release frees an op's value, keeps its shape and the gradient p
   CHECK_THROWS_AS(tp.release(tp.reference(weights)), nst::value_error);
 }
 
+TEST_CASE("tape: backward with spent_values::release frees each op's value once no step left reads it",
+          "[autodiff][tape]") {
+  const auto input = nst_test::random_tensor<double>({1, 2, 3, 4}, 62);
+  const auto scale = nst_test::random_tensor<double>({1, 2, 3, 4}, 63);
+  // x -> squared = x * x -> passed (the identity) -> scaled = passed * s -> loss = total(scaled).
+  // The steps run loss, scaled, passed, squared; passed's step also looks (outside the contract,
+  // to observe) at scaled, whose one reader, loss's step, ran before.
+  std::vector<std::string> seen;
+  auto run = [&](nst::spent_values spent) {
+    seen.clear();
+    tape_d tp;
+    const auto x = tp.variable(input);
+    const auto s = tp.constant(scale);
+    const auto squared = times(x, x);
+    var_d scaled;
+    const auto passed =
+        tp.record(nst::tensor<double>(squared.value()), {squared}, [&](const nst::tensor<double>& g, tape_d& t) {
+          seen.push_back(std::string("squared ") + (squared.value().empty() ? "gone" : "kept"));
+          seen.push_back(std::string("scaled ") + (scaled.value().empty() ? "gone" : "kept"));
+          t.accumulate(squared, nst::tensor<double>(g));
+        });
+    scaled = times(passed, s);
+    const auto loss = total(scaled);
+    tp.backward(loss, spent);
+    CHECK(x.value().vector() == input.vector());  // leaves keep their values
+    CHECK(s.value().vector() == scale.vector());
+    CHECK(loss.value()[0] == Approx((input.vector().array().square() * scale.vector().array()).sum()));
+    for (const var_d& v : {squared, passed, scaled}) {
+      CHECK(v.value().empty() == (spent == nst::spent_values::release));
+      CHECK(v.shape() == input.shape());
+    }
+    return x.grad();
+  };
+  const auto kept = run(nst::spent_values::keep);
+  CHECK(seen == std::vector<std::string>{"squared kept", "scaled kept"});
+  const auto released = run(nst::spent_values::release);
+  CHECK(seen == std::vector<std::string>{"squared kept", "scaled gone"});  // freed during the pass
+  CHECK(released.vector() == kept.vector());
+  for (nst::index_t i = 0; i < input.size(); ++i) CHECK(kept[i] == Approx(2 * input[i] * scale[i]));
+}
+
 TEST_CASE("tape: a step runs as late as its inputs allow (a loss on an early node waits for the chain)",
           "[autodiff][tape]") {
   // x -> a -> b -> c, and a second term on a recorded after c: its step (which makes a's gradient

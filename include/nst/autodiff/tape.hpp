@@ -19,9 +19,13 @@
 // forgets every node so a tape can be reused for the next iteration.
 //
 // The contract every backward step keeps (see record()): it reads the gradient of its own
-// output, `grad_output`, and adds (never assigns) its contribution into each input that
-// requires a gradient, through `accumulate`, or in place into `gradient_so_far`. Gradients of intermediate nodes are
-// freed as soon as they have been propagated; leaves keep theirs until clear().
+// output, `grad_output`, and of the tape's values only those of the inputs it was recorded with,
+// and adds (never assigns) its contribution into each input that requires a gradient, through
+// `accumulate`, or in place into `gradient_so_far`. Gradients of intermediate nodes are freed as
+// soon as they have been propagated; leaves keep theirs until clear(). backward(loss,
+// spent_values::release) also frees the value of each op output on the gradient's path once every
+// step recorded with it as an input has run (stylize's features of relu2_1..relu5_1 then go while
+// the backward pass works on the full-size first layers, instead of at clear()).
 //
 // Steps run as late as they may: by their newest input, newest first (each consumer of a node
 // has that node among its inputs, so it still runs before the node's own step). A loss on an
@@ -42,6 +46,12 @@
 #include "../core/tensor.hpp"
 
 namespace nst {
+
+// What tape::backward does with the value of an op's output (one with a backward step) once no
+// step left to run reads it: keep it (readable after backward until clear()) or release it (as
+// tape::release: lower peak memory; the tape is then spent, for clear(), and such values read as
+// empty tensors).
+enum class spent_values { keep, release };
 
 // The autodiff tape (defined below); declared first because var<T> refers to it.
 template <class T>
@@ -105,8 +115,12 @@ class tape {
     }
     var<T> out = add_owned(std::move(value), needs_grad);
     if (needs_grad) {
-      nodes_.back().backward = std::forward<Step>(step);
-      for (const var<T>& in : inputs) nodes_.back().newest_input = std::max(nodes_.back().newest_input, in.index());
+      node& n = nodes_.back();
+      n.backward = std::forward<Step>(step);
+      for (const var<T>& in : inputs) {
+        n.newest_input = std::max(n.newest_input, in.index());
+        n.inputs.push_back(in.index());
+      }
     }
     return out;
   }
@@ -134,9 +148,11 @@ class tape {
   }
 
   // Reverse pass from a scalar (one-element) node: seeds d out/d out = 1, then runs the recorded
-  // steps by their newest input, newest first (ties: newest step first). Throws value_error 204
-  // (another tape's var), shape_error 106 (not one element).
-  void backward(const var<T>& scalar) {
+  // steps by their newest input, newest first (ties: newest step first); with
+  // spent_values::release the value of each op output with a step is freed once the steps that
+  // read it have run (see spent_values). Throws value_error 204 (another tape's var), shape_error 106 (not one
+  // element).
+  void backward(const var<T>& scalar, spent_values spent = spent_values::keep) {
     NST_CHECK(&scalar.owner() == this, value_error, 204, "tape::backward: the output is on another tape");
     const tensor<T>& out = scalar.value();
     NST_CHECK(out.size() == 1, shape_error, 106, "tape::backward: the output must be a scalar, got shape ",
@@ -152,12 +168,23 @@ class tape {
       const std::size_t input_a = nodes_[a].newest_input, input_b = nodes_[b].newest_input;
       return input_a != input_b ? input_a > input_b : a > b;
     });
+    // With release: how many steps still to run read each node's value (a step without a
+    // gradient to propagate is skipped, and then reads nothing either).
+    std::vector<std::size_t> readers(spent == spent_values::release ? nodes_.size() : 0, 0);
+    if (spent == spent_values::release)
+      for (std::size_t i : steps)
+        for (std::size_t input : nodes_[i].inputs) ++readers[input];
     for (std::size_t i : steps) {
       node& n = nodes_[i];
-      if (n.grad.empty()) continue;
-      tensor<T> grad_output = std::move(n.grad);  // freed after use: only leaves keep gradients
-      n.grad = tensor<T>();
-      n.backward(grad_output, *this);
+      if (!n.grad.empty()) {
+        tensor<T> grad_output = std::move(n.grad);  // freed after use: only leaves keep gradients
+        n.grad = tensor<T>();
+        n.backward(grad_output, *this);
+      }
+      if (spent == spent_values::release)
+        for (std::size_t input : n.inputs)
+          if (--readers[input] == 0 && nodes_[input].value == &nodes_[input].owned && nodes_[input].backward)
+            nodes_[input].owned = tensor<T>();  // an op's output no step reads any more
     }
   }
 
@@ -199,6 +226,7 @@ class tape {
     bool requires_grad = false;
     backward_step backward;          // empty for leaves and for nodes needing no gradient
     std::size_t newest_input = 0;    // the largest index among the op's inputs (0 for leaves)
+    std::vector<std::size_t> inputs;  // the op's inputs, whose values its backward step may read
   };
 
   var<T> add_owned(tensor<T>&& value, bool requires_grad) {

@@ -274,7 +274,7 @@ tensor<T> minimise_image(const vgg19<T>& net, const Terms& terms, const stylize_
               evaluations,
               evaluations == 1 ? std::string(", the starting image") : ", in iteration " + std::to_string(run.iteration + 1),
               " (check the weights file and the loss weights)");
-    tp.backward(total);
+    tp.backward(total, spent_values::release);  // values go as soon as no step reads them
     gradient = image.grad();
     tp.clear();  // the evaluation's tensors end inside the scope, so the plan has them all
     return loss;
