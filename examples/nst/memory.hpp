@@ -127,12 +127,13 @@ inline memory_estimate estimate_peak_memory(std::vector<std::string> probe_args,
                                             long long size, int probe_iterations, double extra_pairs,
                                             double pair_bytes_per_pixel) {
   memory_estimate e;
-  // Small, so that the probes are quick, and always the same two: at very small sizes the peak
-  // follows the allocator's bookkeeping more than the pixel count (shared weights, relu3_1, with
-  // glibc keeping freed memory as the nst command did until session 10: 96 and 192 px probes put
-  // 384 px at 428 MiB, measured 308; 128 and 256 px probes: 296).
-  e.probe_sizes[0] = 128;
-  e.probe_sizes[1] = 256;
+  // Small, so that the probes are quick, and always the same two, but not too small: below
+  // ~256 px the peak follows the allocator's bookkeeping (the first evaluation's tensors come
+  // from the C library, whose heap keeps what they free) more than the pixel count. Full VGG19,
+  // a 2048x2048 content, measured peaks of 213, 287 and 491 MB at 128, 256 and 512 px put
+  // 2048x2048 at 6.46 GB from 128 and 256 px, 4.57 GB from 256 and 512 px; measured 4.73 GB.
+  e.probe_sizes[0] = 256;
+  e.probe_sizes[1] = 512;
   double peaks[2];
   for (int i = 0; i < 2; ++i) {
     std::vector<std::string> args = probe_args;
