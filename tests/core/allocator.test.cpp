@@ -3,12 +3,9 @@
 
 #include <algorithm>
 #include <cstdint>
-#include <fstream>
 #include <limits>
 #include <optional>
 #include <random>
-#include <sstream>
-#include <string>
 #include <thread>
 #include <vector>
 
@@ -217,72 +214,4 @@ TEST_CASE("uninitialized_allocator: a size memory cannot address is an error, in
     tensor<float> x({10});
   }
   CHECK(plan.last_scope_tensors() == 1);  // the refused size was never recorded
-}
-
-namespace {
-
-// What a large block's start is a multiple of: 2 MB where large blocks are mappings of their own
-// (Linux, no sanitizer), else a cache line (the checks of 2 MB alignment then hold trivially or
-// not at all, so they are skipped by making both sides agree).
-std::size_t large_block_alignment() {
-#if defined(NST_DETAIL_MAPS_LARGE_BLOCKS)
-  return nst::detail::huge_page_bytes;
-#else
-  return 1;
-#endif
-}
-
-// The VmFlags line of /proc/self/smaps for the mapping that holds `address` ("" when not found).
-std::string mapping_flags(const void* address) {
-  std::ifstream smaps("/proc/self/smaps");
-  const auto where = reinterpret_cast<std::uintptr_t>(address);
-  bool inside = false;
-  for (std::string line; std::getline(smaps, line);) {
-    std::uintptr_t begin = 0, end = 0;
-    char dash = 0;
-    std::istringstream range(line);
-    if (range >> std::hex >> begin >> dash >> end && dash == '-' && line.find(':') > line.find(' '))
-      inside = begin <= where && where < end;
-    else if (inside && line.rfind("VmFlags:", 0) == 0)
-      return line;
-  }
-  return "";
-}
-
-}  // namespace
-
-TEST_CASE("uninitialized_allocator: blocks of 2 MB or more are mappings of their own, offered huge pages",
-          "[core][allocator]") {
-  const auto block_start = [](const void* data) {
-    return reinterpret_cast<std::uintptr_t>(data) - nst::detail::block_header_bytes;
-  };
-  const index_t own = static_cast<index_t>(nst::detail::huge_page_bytes) / 4;  // floats in 2 MB
-  // With the 64-byte header: 4 bytes under 2 MB, 2 MB, and 2 MB and a bit.
-  tensor<float> small({own - 17}, nst::uninitialized), large({own - 16}, nst::uninitialized),
-      larger({own + 5}, nst::uninitialized);
-  for (tensor<float>* t : {&small, &large, &larger}) {
-    std::fill(t->begin(), t->end(), 1.5f);  // every byte of each block can be written
-    CHECK(block_start(t->data()) % nst::detail::arena_alignment == 0);
-  }
-  nst::memory_plan plan;
-  for (int scope_number = 0; scope_number < 2; ++scope_number) {
-    const nst::planned_memory scope(plan);
-    tensor<float> planned({own}, nst::uninitialized);
-    std::fill(planned.begin(), planned.end(), 2.5f);
-    // The arena's first place is its start.
-    if (scope_number == 1) CHECK(block_start(planned.data()) % large_block_alignment() == 0);
-  }
-  CHECK(plan.last_scope_misses() == 0);
-  CHECK(block_start(large.data()) % large_block_alignment() == 0);
-  CHECK(block_start(larger.data()) % large_block_alignment() == 0);
-  CHECK(std::all_of(larger.begin(), larger.end(), [](float v) { return v == 1.5f; }));
-#if defined(NST_DETAIL_MAPS_LARGE_BLOCKS)
-  // Where the kernel has transparent huge pages, the large blocks' mappings carry madvise's flag
-  // ("hg"), and each ends with its block: the small block, from the C library, has no such flag.
-  if (std::ifstream("/sys/kernel/mm/transparent_hugepage/enabled")) {
-    CHECK_THAT(mapping_flags(large.data()), Catch::Contains(" hg"));
-    CHECK_THAT(mapping_flags(larger.data() + own), Catch::Contains(" hg"));
-    CHECK_THAT(mapping_flags(small.data()), !Catch::Contains(" hg"));
-  }
-#endif
 }

@@ -457,12 +457,7 @@ TEST_CASE("vgg19: Winograd weights kept or transformed per call give the same fe
   options.keep_winograd_weights = true;
   const auto kept = nst::vgg19<float>::from_file(fixture_path("nn/narrow_vgg19.safetensors"), options);
   options.keep_winograd_weights = false;
-  options.keep_winograd_weights_up_to = 0;  // the narrow layers would be kept otherwise
   const auto transient = nst::vgg19<float>::from_file(fixture_path("nn/narrow_vgg19.safetensors"), options);
-  for (const char* layer : {"conv1_1", "conv2_2", "conv4_1", "conv5_4"}) {
-    CHECK(kept.keeps_winograd_weights(layer));
-    CHECK_FALSE(transient.keeps_winograd_weights(layer));
-  }
   const auto gradient = [&input](const nst::vgg19<float>& net) {
     nst::tape<float> tp;
     const auto x = tp.variable(input);
@@ -473,41 +468,4 @@ TEST_CASE("vgg19: Winograd weights kept or transformed per call give the same fe
   CHECK(nst_test::max_relative_error(transient.features(input, {"relu4_1"}).at("relu4_1"),
                                      kept.features(input, {"relu4_1"}).at("relu4_1")) == 0.0);
   CHECK(nst_test::max_relative_error(gradient(transient), gradient(kept)) == 0.0);
-}
-
-TEST_CASE("vgg19: by default the layers of up to 256x256 channels keep their Winograd weights, wider ones "
-          "transform theirs per call",
-          "[nn][vgg19][winograd]") {
-  // VGG19's shapes through conv4_1 (zeros: only the shapes matter here).
-  nst::weight_file<float> weights;
-  const int features[] = {0, 2, 5, 7, 10, 12, 14, 16, 19};
-  const nst::index_t outs[] = {64, 64, 128, 128, 256, 256, 256, 256, 512};
-  nst::index_t ins = 3;
-  for (int k = 0; k < 9; ++k) {
-    const std::string name = "features." + std::to_string(features[k]);
-    weights.tensors[name + ".weight"] = nst::tensor<float>({outs[k], ins, 3, 3});
-    weights.tensors[name + ".bias"] = nst::tensor<float>({outs[k]});
-    ins = outs[k];
-  }
-  const nst::vgg19<float> net(weights);
-  CHECK_FALSE(net.keeps_winograd_weights("conv1_1"));  // 3 input channels: im2col, nothing to keep
-  for (const char* layer : {"conv1_2", "relu2_1", "conv2_2", "conv3_1", "pool3"}) {
-    INFO(layer);
-    CHECK(net.keeps_winograd_weights(layer));
-  }
-  CHECK_FALSE(net.keeps_winograd_weights("conv4_1"));  // 512 x 256 channel pairs
-  CHECK_THROWS_WITH(net.keeps_winograd_weights("conv4_2"), Catch::Contains("lookup_error.511"));
-
-  nst::vgg19_options options;
-  options.keep_winograd_weights_up_to = 128 * 128;
-  const nst::vgg19<float> narrower(weights, options);
-  CHECK(narrower.keeps_winograd_weights("conv2_2"));
-  CHECK_FALSE(narrower.keeps_winograd_weights("conv3_1"));
-  options.keep_winograd_weights = true;
-  CHECK(nst::vgg19<float>(weights, options).keeps_winograd_weights("conv4_1"));
-  options.convolution = nst::conv_algorithm::im2col;
-  CHECK_FALSE(nst::vgg19<float>(weights, options).keeps_winograd_weights("conv2_2"));
-  options.keep_winograd_weights_up_to = -1;
-  CHECK_THROWS_WITH(nst::vgg19<float>(weights, options),
-                    Catch::Contains("value_error.212") && Catch::Contains("keep_winograd_weights_up_to"));
 }

@@ -21,22 +21,14 @@
 //
 // Only the thread that entered the scope uses the plan: tensors that OpenMP workers make come
 // from the C library as usual. Tensors still alive when a scope ends are left out of the plan.
-//
-// Huge pages: on Linux a block of 2 MB or more (an arena, a large tensor outside a plan) is a
-// mapping of its own on a 2 MB boundary, and the kernel is asked to back it with transparent
-// huge pages (madvise MADV_HUGEPAGE; honoured where /sys/kernel/mm/transparent_hugepage/enabled
-// says "always" or "madvise"). A first touch then costs one page fault per 2 MB instead of one
-// per 4 KB: on a virtual machine a fault took ~6.6 us, and a 512 px style transfer's start
-// (targets, first evaluation) made 247K of them, 1.6 s of CPU time (bench/README.md, "Session
-// 15"). Smaller blocks, and all blocks under a sanitizer, come from the C library.
 #pragma once
+
+#include <Eigen/Core>
 
 #include <algorithm>
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
-#include <cstdio>
-#include <cstdlib>
 #include <limits>
 #include <mutex>
 #include <new>
@@ -45,21 +37,6 @@
 
 #if defined(__GLIBC__)
 #include <malloc.h>
-#endif
-// Large blocks as mappings of their own (system_allocate), except under a sanitizer, which
-// checks the C library's blocks only.
-#if defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer) || __has_feature(memory_sanitizer)
-#define NST_DETAIL_SANITIZED 1
-#endif
-#endif
-#if defined(__linux__) && !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__) && \
-    !defined(NST_DETAIL_SANITIZED)
-#include <sys/mman.h>
-#include <unistd.h>
-#if defined(MADV_HUGEPAGE)
-#define NST_DETAIL_MAPS_LARGE_BLOCKS 1
-#endif
 #endif
 
 #include "error.hpp"
@@ -76,72 +53,12 @@ void free_block(void* data) noexcept;
 // returns, with the header saying where the block came from and which allocation of a
 // planned_memory scope it was.
 struct block_header {
-  plan_arena* arena;    // the arena the block is lent from; nullptr: from system_allocate
+  plan_arena* arena;    // the arena the block is lent from; nullptr: the C library's
   std::uint64_t scope;  // the scope that allocated it (0: none)
   std::size_t index;    // its number among that scope's allocations
-  std::size_t bytes;    // the block's size, header included (system_free needs it)
 };
 inline constexpr std::size_t block_header_bytes = 64;  // keeps the data aligned as the block is
 inline constexpr std::size_t arena_alignment = 64;     // offsets in an arena: cache lines
-inline constexpr std::size_t huge_page_bytes = std::size_t{2} << 20;  // x86-64's and AArch64's (4 KB pages)
-
-[[noreturn]] inline void out_of_memory() {
-#if defined(__cpp_exceptions) || defined(__EXCEPTIONS) || defined(_CPPUNWIND)
-  throw std::bad_alloc();
-#else
-  std::fputs("nst: out of memory\n", stderr);
-  std::abort();
-#endif
-}
-
-#if defined(NST_DETAIL_MAPS_LARGE_BLOCKS)
-inline std::size_t page_rounded(std::size_t bytes) noexcept {
-  static const auto page = static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
-  return (bytes + page - 1) / page * page;
-}
-#endif
-
-// A block of `bytes` bytes from the system, aligned to a cache line; nullptr when there is not
-// the memory for it (the other form: std::bad_alloc). On Linux a block of 2 MB or more is a
-// mapping of its own, on a 2 MB boundary, offered huge pages (see the top of this file), and
-// unmapped when freed. Two things measured otherwise (bench/README.md, "Session 15"): advice
-// given on the C library's heap outlived the block and handed huge pages to whatever small
-// blocks came there later, so that the peak memory of the same run varied by 20%; and own
-// mappings from 32 MB only left glibc's heaps to keep the freed 2-32 MB blocks (a 120-iteration
-// run at 512 px peaked at 970 MB against 724 MB). system_free gives a block back.
-inline char* system_allocate(std::size_t bytes, const std::nothrow_t&) noexcept {
-#if defined(NST_DETAIL_MAPS_LARGE_BLOCKS)
-  if (bytes >= huge_page_bytes) {
-    const std::size_t length = page_rounded(bytes);
-    void* mapping = mmap(nullptr, length + huge_page_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (mapping == MAP_FAILED) return nullptr;
-    // Keep the 2 MB-aligned part; the head before it and the tail after it go back at once.
-    const auto start = reinterpret_cast<std::uintptr_t>(mapping);
-    const std::uintptr_t aligned = (start + huge_page_bytes - 1) / huge_page_bytes * huge_page_bytes;
-    if (aligned > start) munmap(mapping, aligned - start);
-    if (aligned + length < start + length + huge_page_bytes)
-      munmap(reinterpret_cast<void*>(aligned + length), start + huge_page_bytes - aligned);
-    char* block = reinterpret_cast<char*>(aligned);
-    (void)madvise(block, length, MADV_HUGEPAGE);  // advice: without transparent huge pages nothing changes
-    return block;
-  }
-#endif
-  return static_cast<char*>(::operator new(bytes, std::align_val_t{arena_alignment}, std::nothrow));
-}
-inline char* system_allocate(std::size_t bytes) {
-  char* block = system_allocate(bytes, std::nothrow);
-  if (block == nullptr) out_of_memory();
-  return block;
-}
-inline void system_free(char* block, std::size_t bytes) noexcept {
-#if defined(NST_DETAIL_MAPS_LARGE_BLOCKS)
-  if (bytes >= huge_page_bytes) {
-    munmap(block, page_rounded(bytes));
-    return;
-  }
-#endif
-  ::operator delete(block, std::align_val_t{arena_alignment});
-}
 
 // One block of memory a memory_plan lends ranges of. It is deleted by whoever finds it let go
 // by the plan with nothing lent (tensors may outlive their plan, on any thread).
@@ -149,14 +66,14 @@ class plan_arena {
  public:
   // A new arena of `bytes` bytes, or nullptr when there is not the memory for it.
   static plan_arena* make(std::size_t bytes) noexcept {
-    char* base = system_allocate(bytes, std::nothrow);
-    plan_arena* arena = base ? new (std::nothrow) plan_arena(base, bytes) : nullptr;
-    if (base && !arena) system_free(base, bytes);
+    void* base = ::operator new(bytes, std::align_val_t{arena_alignment}, std::nothrow);
+    plan_arena* arena = base ? new (std::nothrow) plan_arena(static_cast<char*>(base), bytes) : nullptr;
+    if (base && !arena) ::operator delete(base, std::align_val_t{arena_alignment});
     return arena;
   }
   plan_arena(const plan_arena&) = delete;
   plan_arena& operator=(const plan_arena&) = delete;
-  ~plan_arena() { system_free(base_, bytes_); }
+  ~plan_arena() { ::operator delete(base_, std::align_val_t{arena_alignment}); }
 
   std::size_t bytes() const noexcept { return bytes_; }
   // The range [offset, offset + bytes), or nullptr when a range lent now overlaps it.
@@ -377,8 +294,8 @@ inline void* allocate_block(std::size_t bytes) {
   std::size_t index = 0;
   char* block = scope.plan ? scope.plan->next_block(bytes + block_header_bytes, index) : nullptr;
   plan_arena* arena = block ? scope.plan->arena_ : nullptr;
-  if (block == nullptr) block = system_allocate(bytes + block_header_bytes);
-  ::new (static_cast<void*>(block)) block_header{arena, scope.id, index, bytes + block_header_bytes};
+  if (block == nullptr) block = Eigen::aligned_allocator<char>().allocate(bytes + block_header_bytes);
+  ::new (static_cast<void*>(block)) block_header{arena, scope.id, index};
   return block + block_header_bytes;
 }
 
@@ -389,18 +306,18 @@ inline void free_block(void* data) noexcept {
   const active_scope& scope = thread_scope();
   if (header.scope != 0 && header.scope == scope.id) scope.plan->freed(header.index);
   if (header.arena == nullptr)
-    system_free(block, header.bytes);
+    Eigen::aligned_allocator<char>().deallocate(block, 0);
   else if (header.arena->take_back(block))
     delete header.arena;
 }
 
 }  // namespace detail
 
-// The allocator of tensor storage: blocks aligned to a cache line (at least Eigen's alignment)
-// from the thread's memory_plan when a planned_memory scope is active, else from the C library;
-// elements a vector creates without a value (resize(n), vector(n)) are left uninitialised
-// instead of zeroed: storage a kernel overwrites anyway is not written twice (zeroing is a serial
-// pass over memory, most of a large tensor's set-up).
+// The allocator of tensor storage: aligned blocks (Eigen's alignment) from the thread's
+// memory_plan when a planned_memory scope is active, else from the C library; elements a vector
+// creates without a value (resize(n), vector(n)) are left uninitialised instead of zeroed:
+// storage a kernel overwrites anyway is not written twice (zeroing is a serial pass over memory,
+// most of a large tensor's set-up).
 template <class T>
 struct uninitialized_allocator {
   using value_type = T;

@@ -82,11 +82,6 @@ struct vgg19_options {
   // for F(6x6): ~240 MB for conv1_2..conv5_1 at 512 px, each tile size a layer has used held
   // through every backward pass). Only matters where Winograd is used.
   bool keep_winograd_weights = false;
-  // Layers with at most this many (out x in) channel pairs keep their transformed weights all the
-  // same: with the default, conv1_2..conv3_4 (66 MB at F(6x6)), while the five layers with 512
-  // output channels (170 MB at 512 px) transform theirs per call. 0: only keep_winograd_weights
-  // decides.
-  index_t keep_winograd_weights_up_to = 256 * 256;
 };
 
 // What `nst weights inspect` prints about a loaded network (str() for the text).
@@ -143,10 +138,7 @@ class vgg19 {
         pool_(options.pool),
         convolution_(options.convolution),
         first_conv_padding_(options.first_conv_padding),
-        keep_winograd_weights_(options.keep_winograd_weights),
-        keep_winograd_weights_up_to_(options.keep_winograd_weights_up_to) {
-    NST_CHECK(keep_winograd_weights_up_to_ >= 0, value_error, 212,
-              "vgg19: keep_winograd_weights_up_to must be >= 0 (channel pairs), got ", keep_winograd_weights_up_to_);
+        keep_winograd_weights_(options.keep_winograd_weights) {
     std::vector<std::string> names;
     for (const auto& entry : weights.tensors) names.push_back(entry.first);
     std::function<std::string()> file_sha256;
@@ -241,16 +233,6 @@ class vgg19 {
     const int conv = vgg19_layers()[vgg19_layer_index(layer)].last_conv;
     check_loaded(conv, layer);
     return weight(conv).dim(0);
-  }
-
-  // Whether the convolution of `layer` ("conv3_2", or its relu / the pool after it) computes by
-  // Winograd and keeps its transformed weights from one call to the next (vgg19_options), rather
-  // than transforming them inside every call. The layer must be available.
-  bool keeps_winograd_weights(const std::string& layer) const {
-    const int conv = vgg19_layers()[vgg19_layer_index(layer)].last_conv;
-    check_loaded(conv, layer);
-    const conv3x3_same<T> convolution = conv_layer(conv);
-    return convolution.uses_winograd() && !convolution.transient_winograd();
   }
 
   // Writes the available convolutions as safetensors under canonical names (conv1_1.weight ...)
@@ -383,12 +365,12 @@ class vgg19 {
   }
 
   // Convolution `conv` as a layer: its padding, and the Winograd weights it needs, transformed on
-  // first use and kept (one transform per network, whichever thread asks first), or per call.
+  // first use and kept (one transform per network, whichever thread asks first).
   conv3x3_same<T> conv_layer(int conv) const {
     const padding_mode padding = conv == 0 ? first_conv_padding_ : padding_mode::zeros;
     const tensor<T>& w = weight(conv);
-    const bool keep = keep_winograd_weights_ || w.dim(0) * w.dim(1) <= keep_winograd_weights_up_to_;
-    if (!keep && padding == padding_mode::zeros) return conv3x3_same<T>::transient(w, bias(conv), convolution_);
+    if (!keep_winograd_weights_ && padding == padding_mode::zeros)
+      return conv3x3_same<T>::transient(w, bias(conv), convolution_);
     std::shared_ptr<const typename conv3x3_same<T>::winograd_type> transformed;
     if (conv3x3_same<T>::picks_winograd(w.shape(), convolution_, padding)) {
       const std::lock_guard<std::mutex> guard(*winograd_lock_);
@@ -451,7 +433,6 @@ class vgg19 {
   conv_algorithm convolution_;
   padding_mode first_conv_padding_;
   bool keep_winograd_weights_;
-  index_t keep_winograd_weights_up_to_;
   // Winograd weights by conv index, filled by conv_layer() on first use.
   mutable std::vector<std::shared_ptr<const typename conv3x3_same<T>::winograd_type>> winograd_ =
       std::vector<std::shared_ptr<const typename conv3x3_same<T>::winograd_type>>(vgg19_conv_count);

@@ -142,7 +142,6 @@ class conv3x3_same {
   }
 
   bool uses_winograd() const { return winograd_ != nullptr || transient_; }
-  bool transient_winograd() const { return transient_; }  // Winograd with the kernel transformed per call
   padding_mode padding() const { return padding_; }
 
   // conv(x) + bias, then max(., 0) when `relu`: x [N,C,H,W] -> [N,O,H,W] (conv2d's errors). With
