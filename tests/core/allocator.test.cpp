@@ -9,10 +9,6 @@
 #include <thread>
 #include <vector>
 
-#if defined(__linux__)
-#include <sys/mman.h>
-#endif
-
 #include "../support/support.hpp"
 
 namespace {
@@ -219,41 +215,3 @@ TEST_CASE("uninitialized_allocator: a size memory cannot address is an error, in
   }
   CHECK(plan.last_scope_tensors() == 1);  // the refused size was never recorded
 }
-
-#if defined(__linux__) && defined(MADV_POPULATE_WRITE)
-namespace {
-// The whole 4 KB pages of [data, data + bytes): how many there are and how many are in memory.
-struct page_count {
-  std::size_t whole, resident;
-};
-page_count pages_in_memory(const void* data, std::size_t bytes) {
-  constexpr std::uintptr_t page = 4096;
-  const std::uintptr_t begin = (reinterpret_cast<std::uintptr_t>(data) + page - 1) & ~(page - 1);
-  const std::uintptr_t end = (reinterpret_cast<std::uintptr_t>(data) + bytes) & ~(page - 1);
-  std::vector<unsigned char> in_memory((end - begin) / page);
-  REQUIRE(::mincore(reinterpret_cast<void*>(begin), end - begin, in_memory.data()) == 0);
-  const auto resident = std::count_if(in_memory.begin(), in_memory.end(), [](unsigned char c) { return c & 1; });
-  return {in_memory.size(), static_cast<std::size_t>(resident)};
-}
-}  // namespace
-
-TEST_CASE("uninitialized_allocator: a large block from the C library comes with its pages in memory (Linux)",
-          "[core][allocator]") {
-  // A fresh mapping has none of its pages until they are written: what the allocator spares.
-  constexpr std::size_t bytes = std::size_t{64} << 20;
-  void* fresh = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  REQUIRE(fresh != MAP_FAILED);
-  CHECK(pages_in_memory(fresh, bytes).resident == 0);
-  const bool populates = ::madvise(fresh, bytes, MADV_POPULATE_WRITE) == 0;
-  ::munmap(fresh, bytes);
-  if (!populates) {
-    WARN("skipped: this kernel does not populate pages (MADV_POPULATE_WRITE needs Linux 5.14)");
-    return;
-  }
-  // 64 MB, more than glibc's largest mmap threshold (32 MB): new memory each time.
-  const tensor<float> large({static_cast<index_t>(bytes / sizeof(float))}, nst::uninitialized);
-  const page_count pages = pages_in_memory(large.data(), bytes);  // none written yet
-  CHECK(pages.whole >= bytes / 4096 - 1);
-  CHECK(pages.resident == pages.whole);
-}
-#endif

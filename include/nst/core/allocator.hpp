@@ -21,14 +21,6 @@
 //
 // Only the thread that entered the scope uses the plan: tensors that OpenMP workers make come
 // from the C library as usual. Tensors still alive when a scope ends are left out of the plan.
-//
-// A block of 1 MB or more from the C library may be new memory, whose pages the system would
-// hand over one page fault at a time as kernels first write them: 256 faults a MB, 6.6 us each on
-// the virtual machines of bench/README.md. On Linux (5.14 or later) allocate_block asks for all
-// of them at once (madvise MADV_POPULATE_WRITE): a 512 px style transfer's page faults fell from
-// 289,000 to 54,000 and its start from 2.7 to 1.4 s (40 iterations at 512x384, bench/README.md
-// "Session 17"), same bytes out. Where the pages are already there (a block the C library
-// reuses), the call only looks them up.
 #pragma once
 
 #include <Eigen/Core>
@@ -46,9 +38,6 @@
 #if defined(__GLIBC__)
 #include <malloc.h>
 #endif
-#if defined(__linux__)
-#include <sys/mman.h>
-#endif
 
 #include "error.hpp"
 
@@ -59,23 +48,6 @@ namespace detail {
 class plan_arena;
 void* allocate_block(std::size_t bytes);
 void free_block(void* data) noexcept;
-
-// Blocks from the C library at least this large have their pages faulted in when allocated.
-inline constexpr std::size_t populate_min_bytes = std::size_t{1} << 20;
-
-// Faults in the whole pages of [data, data + bytes) with one system call, where the system offers
-// it (Linux 5.14+); elsewhere, or if the call fails, the pages come at first write as usual.
-inline void populate_pages(void* data, std::size_t bytes) noexcept {
-#if defined(__linux__) && defined(MADV_POPULATE_WRITE)
-  constexpr std::uintptr_t page = 4096;  // the smallest page size Linux uses; whole pages only
-  const std::uintptr_t begin = (reinterpret_cast<std::uintptr_t>(data) + page - 1) & ~(page - 1);
-  const std::uintptr_t end = (reinterpret_cast<std::uintptr_t>(data) + bytes) & ~(page - 1);
-  if (end > begin) ::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_POPULATE_WRITE);
-#else
-  (void)data;
-  (void)bytes;
-#endif
-}
 
 // Every block uninitialized_allocator hands out starts block_header_bytes before the data it
 // returns, with the header saying where the block came from and which allocation of a
@@ -316,17 +288,13 @@ class planned_memory {
 
 namespace detail {
 
-// A block for `bytes` bytes of data: from the thread's plan or the C library (a large one with
-// its pages in memory), after a header.
+// A block for `bytes` bytes of data: from the thread's plan or the C library, after a header.
 inline void* allocate_block(std::size_t bytes) {
   const active_scope& scope = thread_scope();
   std::size_t index = 0;
   char* block = scope.plan ? scope.plan->next_block(bytes + block_header_bytes, index) : nullptr;
   plan_arena* arena = block ? scope.plan->arena_ : nullptr;
-  if (block == nullptr) {
-    block = Eigen::aligned_allocator<char>().allocate(bytes + block_header_bytes);
-    if (bytes >= populate_min_bytes) populate_pages(block, bytes + block_header_bytes);
-  }
+  if (block == nullptr) block = Eigen::aligned_allocator<char>().allocate(bytes + block_header_bytes);
   ::new (static_cast<void*>(block)) block_header{arena, scope.id, index};
   return block + block_header_bytes;
 }
