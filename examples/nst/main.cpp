@@ -638,7 +638,10 @@ int main(int argc, char** argv) {
       std::printf("nst %s\n", NST_VERSION_STRING);
       return 0;
     }
-    if (args[1] == "stylize") return run_stylize(args);
+    if (args[1] == "stylize") {
+      nst::keep_freed_memory();  // the targets and the first evaluation reuse memory instead of faulting in new
+      return run_stylize(args);
+    }
     if (args[1] == "weights") return run_weights(args);
     throw usage_error("unknown command '" + args[1] + "' (stylize, weights; see --help)");
   } catch (const usage_error& e) {

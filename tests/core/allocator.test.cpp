@@ -9,6 +9,10 @@
 #include <thread>
 #include <vector>
 
+#if defined(__GLIBC__)
+#include <sys/resource.h>
+#endif
+
 #include "../support/support.hpp"
 
 namespace {
@@ -215,3 +219,40 @@ TEST_CASE("uninitialized_allocator: a size memory cannot address is an error, in
   }
   CHECK(plan.last_scope_tensors() == 1);  // the refused size was never recorded
 }
+
+#if defined(__GLIBC__)
+namespace {
+// Page faults of the process so far that made a new page (minor faults).
+long page_faults() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  return usage.ru_minflt;
+}
+// The page faults of making a 64 MB tensor, writing every value and freeing it.
+long faults_of_a_large_tensor() {
+  const long before = page_faults();
+  {
+    tensor<float> large({index_t{16} << 20}, nst::uninitialized);
+    std::fill(large.begin(), large.end(), 1.0f);
+  }
+  return page_faults() - before;
+}
+}  // namespace
+
+TEST_CASE("keep_freed_memory: a large tensor made again reuses the memory of the one freed before (glibc)",
+          "[core][allocator]") {
+#if defined(__SANITIZE_ADDRESS__)
+  CHECK_FALSE(nst::keep_freed_memory());  // the sanitizer's allocator refuses: nothing changes
+#else
+  // By default 64 MB (over glibc's largest mmap threshold) is a new mapping every time, whose
+  // pages fault in as they are written (16,384 of 4 KB).
+  faults_of_a_large_tensor();
+  const long by_default = faults_of_a_large_tensor();
+  CHECK(by_default > 0);
+  REQUIRE(nst::keep_freed_memory());
+  faults_of_a_large_tensor();  // the first one after the setting still takes new memory
+  const long kept = faults_of_a_large_tensor();
+  CHECK(kept * 10 < by_default);
+#endif
+}
+#endif

@@ -21,6 +21,10 @@
 //
 // Only the thread that entered the scope uses the plan: tensors that OpenMP workers make come
 // from the C library as usual. Tensors still alive when a scope ends are left out of the plan.
+//
+// What a plan does not cover (the work before it: measuring the style and content targets, the
+// first evaluation that records the plan) a program can have the C library keep for reuse with
+// keep_freed_memory(), once at its start; the nst command does.
 #pragma once
 
 #include <Eigen/Core>
@@ -285,6 +289,25 @@ class planned_memory {
  private:
   detail::active_scope before_;
 };
+
+// Asks the C library to keep the memory that freed blocks leave, for the blocks allocated after
+// them, instead of giving it back to the system. By default glibc maps every block over 32 MB
+// afresh and unmaps it when it is freed, and returns the free top of its heap, so the next
+// tensors' pages fault in again on first write (about 6.6 us a 4 KB page on a virtual machine):
+// the nst command's first 3 iterations of time_to_result's 512x384 problem made 249,700 page
+// faults, 70,600 with this; its first iteration began after 0.9 s instead of 1.9-2.3 s and took
+// 0.23 s instead of 0.54-0.66 (bench/README.md, "Session 18"). A setting of the whole process, so a program opts in, once, before its work;
+// the memory stays with the process until malloc_trim(0) (which a new memory_plan calls) or its
+// end. Returns false where the C library is not glibc or refuses (an address sanitizer's
+// allocator does): nothing changed.
+inline bool keep_freed_memory() noexcept {
+#if defined(__GLIBC__)
+  // Blocks from 1 GB on are still mapped on their own; nothing is returned unasked.
+  return mallopt(M_MMAP_THRESHOLD, 1 << 30) == 1 && mallopt(M_TRIM_THRESHOLD, std::numeric_limits<int>::max()) == 1;
+#else
+  return false;
+#endif
+}
 
 namespace detail {
 
