@@ -296,9 +296,9 @@ class planned_memory {
 // tensors' pages fault in again on first write (about 6.6 us a 4 KB page on a virtual machine):
 // the nst command's first 3 iterations of time_to_result's 512x384 problem made 249,700 page
 // faults, 70,600 with this; its first iteration began after 0.9 s instead of 1.9-2.3 s and took
-// 0.23 s instead of 0.54-0.66 (bench/README.md, "Session 18"). A setting of the whole process, so a program opts in, once, before its work;
-// the memory stays with the process until malloc_trim(0) (which a new memory_plan calls) or its
-// end. Returns false where the C library is not glibc or refuses (an address sanitizer's
+// 0.23 s instead of 0.54-0.66 (bench/README.md, "Session 18"). A setting of the whole process,
+// so a program opts in, once, before its work; the memory stays with the process until
+// malloc_trim(0) (which a new memory_plan calls) or its end. Returns false where the C library is not glibc or refuses (an address sanitizer's
 // allocator does): nothing changed.
 inline bool keep_freed_memory() noexcept {
 #if defined(__GLIBC__)
